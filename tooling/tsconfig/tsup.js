@@ -1,0 +1,14 @@
+// Shared tsup preset: every package builds ESM + .d.ts from src/index.ts the same way.
+import { defineConfig } from "tsup";
+
+export function packageConfig(overrides = {}) {
+  return defineConfig({
+    entry: ["src/index.ts"],
+    format: ["esm"],
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    target: "node20",
+    ...overrides,
+  });
+}
