@@ -1,0 +1,16 @@
+export * from "./errors.js";
+export * from "./validation.js";
+export * from "./records.js";
+export * from "./interfaces.js";
+export * from "./plugin.js";
+export * from "./logger.js";
+export * from "./locks.js";
+export * from "./util.js";
+export * from "./inputs.js";
+export * from "./memory.js";
+export * from "./objects.js";
+export * from "./manifest.js";
+export { Backend, type BackendInit, type HostSide } from "./backend.js";
+export { Cinderts, DEFAULT_CONNECTORS, DEFAULT_RUNNER, type OpenOptions } from "./cinderts.js";
+export * from "./reconcile.js";
+export * from "./serialization.js";
