@@ -14,7 +14,7 @@ import type {
 } from "./interfaces.js";
 import { InProcessLockManager } from "./locks.js";
 import { createJsonLogger } from "./logger.js";
-import { importPlugin, type LoadedManifest } from "./manifest.js";
+import { importPlugin, specName, type LoadedManifest, type PluginSpec } from "./manifest.js";
 import type { ConnectorPlugin, DriverPlugin, PersistencePlugin } from "./plugin.js";
 import type { ConnectionRecord, ConnectorProps, SnapshotRecord, VolumeRecord } from "./records.js";
 import { reconcile, type ReconcileOptions, type ReconcileReport } from "./reconcile.js";
@@ -80,7 +80,7 @@ export class Cinderts implements HostSide {
     const pConfig = parseConfig(pPlugin.configSchema, manifest.persistence.options, {
       file,
       path: "persistence.options",
-      what: `options for ${manifest.persistence.plugin}`,
+      what: `options for ${specName(manifest.persistence.plugin)}`,
     });
     const persistence = pPlugin.create(pConfig, { logger: logger.child({ plugin: pPlugin.id }), baseDir });
     await persistence.init();
@@ -98,7 +98,7 @@ export class Cinderts implements HostSide {
           if (!manifest.connectors && isStorageError(e) && /not installed/.test(e.message)) continue;
           throw e;
         }
-        const config = parseConfig(plugin.configSchema, spec.options, { file, path: `connectors[${i}].options`, what: `options for ${spec.plugin}` });
+        const config = parseConfig(plugin.configSchema, spec.options, { file, path: `connectors[${i}].options`, what: `options for ${specName(spec.plugin)}` });
         const runner = await ct.makeRunner(undefined, from, where);
         const stateDir = join(stateRoot, "connectors", plugin.id);
         mkdirSync(stateDir, { recursive: true });
@@ -109,7 +109,7 @@ export class Cinderts implements HostSide {
           stateDir,
           kv: scopedKv(persistence, `connector:${plugin.id}:`),
         });
-        ct.connectors.push({ specifier: spec.plugin, plugin, connector });
+        ct.connectors.push({ specifier: specName(spec.plugin), plugin, connector });
       }
 
       for (const [i, entry] of manifest.backends.entries()) {
@@ -117,7 +117,7 @@ export class Cinderts implements HostSide {
         const config = parseConfig(dPlugin.configSchema, entry.options, {
           file,
           path: `backends[${i}].options`,
-          what: `options for ${entry.driver}`,
+          what: `options for ${specName(entry.driver)}`,
         });
         const runner = await ct.makeRunner(entry.runner, from, where, `backends[${i}].runner`);
         const stateDir = join(stateRoot, "backends", entry.name);
@@ -130,7 +130,7 @@ export class Cinderts implements HostSide {
           const tConfig = parseConfig(tPlugin.configSchema, entry.target.options, {
             file,
             path: `backends[${i}].target.options`,
-            what: `options for ${entry.target.plugin}`,
+            what: `options for ${specName(entry.target.plugin)}`,
           });
           target = tPlugin.create(tConfig, { logger: blog.child({ target: tPlugin.id }), runner, locks, stateDir, kv, backendName: entry.name });
           ct.targets.push(target);
@@ -140,7 +140,7 @@ export class Cinderts implements HostSide {
           name: entry.name,
           plugin: dPlugin,
           options: config,
-          specifier: entry.driver,
+          specifier: specName(entry.driver),
           driver,
           persistence,
           locks,
@@ -159,7 +159,7 @@ export class Cinderts implements HostSide {
   }
 
   private async makeRunner(
-    spec: { plugin: string; options: Record<string, unknown> } | undefined,
+    spec: { plugin: PluginSpec; options: Record<string, unknown> } | undefined,
     from: { baseDir: string; fromUrls: readonly string[] },
     where: (f: string) => string,
     field = "runner",
@@ -169,7 +169,7 @@ export class Cinderts implements HostSide {
     const config = parseConfig(plugin.configSchema, spec?.options ?? {}, {
       file: this.loaded.file,
       path: `${field}.options`,
-      what: `options for ${specifier}`,
+      what: `options for ${specName(specifier)}`,
     });
     const runner = plugin.create(config, { logger: this.logger.child({ runner: plugin.id }) });
     this.runners.push(runner);

@@ -5,12 +5,25 @@ import { pathToFileURL } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ConfigError, PluginError, isStorageError } from "./errors.js";
-import { assertPlugin, type PluginKind, type PluginOfKind } from "./plugin.js";
+import { PLUGIN_BRAND, assertPlugin, type AnyPlugin, type PluginKind, type PluginOfKind } from "./plugin.js";
 import { parseConfig, safeIdentifier } from "./validation.js";
+
+const isPluginObject = (v: unknown): v is AnyPlugin =>
+  typeof v === "object" && v !== null && (v as Record<symbol, unknown>)[PLUGIN_BRAND] === true;
+
+/** A package name, a path to a package, or (programmatic use) an imported plugin definition. */
+export const PluginSpecSchema = z.union([
+  z.string().min(1),
+  z.custom<AnyPlugin>(isPluginObject, "must be a package name, a path to a package, or a plugin definition"),
+]);
+export type PluginSpec = z.infer<typeof PluginSpecSchema>;
+
+/** How a plugin spec is named in messages and dumps. */
+export const specName = (spec: PluginSpec): string => (typeof spec === "string" ? spec : `${spec.kind}:${spec.id}`);
 
 const pluginRef = z
   .object({
-    plugin: z.string().min(1).describe("npm package name or path to a package"),
+    plugin: PluginSpecSchema.describe("npm package name or path to a package"),
     options: z.record(z.string(), z.unknown()).default({}).describe("options, checked by the plugin's own schema"),
   })
   .strict();
@@ -18,7 +31,7 @@ const pluginRef = z
 export const BackendEntrySchema = z
   .object({
     name: safeIdentifier.describe("backend name, unique in the manifest"),
-    driver: z.string().min(1).describe("driver package (npm name or path)"),
+    driver: PluginSpecSchema.describe("driver package (npm name or path)"),
     options: z.record(z.string(), z.unknown()).default({}).describe("driver options, checked by the driver's schema"),
     runner: pluginRef.optional().describe("command runner for this backend (default: @cinderts/runner-local)"),
     target: pluginRef.optional().describe("export layer (iSCSI target helper) for drivers that use one"),
@@ -93,11 +106,13 @@ export function parseManifest(raw: unknown, file?: string): LoadedManifest {
  * a third-party package installed beside the manifest or globally with the app loads with no change here.
  */
 export async function importPlugin<K extends PluginKind>(
-  specifier: string,
+  spec: PluginSpec,
   kind: K,
   opts: { baseDir?: string; fromUrls?: readonly string[]; where?: string } = {},
 ): Promise<PluginOfKind[K]> {
   const where = opts.where ? `${opts.where}: ` : "";
+  if (typeof spec !== "string") return assertPlugin(spec, kind, `${where}${specName(spec)}`);
+  const specifier = spec;
   const isPath = specifier.startsWith(".") || isAbsolute(specifier);
   const bases = [
     ...(opts.baseDir ? [pathToFileURL(resolve(opts.baseDir) + "/").href] : []),

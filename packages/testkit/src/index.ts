@@ -1,1 +1,4 @@
 export * from "./env.js";
+export * from "./driver.js";
+export * from "./connector.js";
+export * from "./persistence.js";
