@@ -602,7 +602,8 @@ export class Backend {
       this.logger.info(op, { ...fields, op, ms: Math.round(performance.now() - started) });
       return result;
     } catch (e) {
-      const err = toStorageError(e, { backend: this.name, driver: this.plugin.id });
+      // Anything a driver throws that is not ours is a backend failure, kept as the cause.
+      const err = toStorageError(e, { backend: this.name, driver: this.plugin.id }, "BACKEND_ERROR");
       this.logger.error(op, { ...fields, op, ms: Math.round(performance.now() - started), error: err });
       throw err;
     }

@@ -1,5 +1,5 @@
 import { mkdirSync } from "node:fs";
-import { hostname, networkInterfaces, platform } from "node:os";
+import { hostname, networkInterfaces, platform, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Backend, reasonOf, type HostSide } from "./backend.js";
 import { ConfigError, InvalidArgumentError, NotFoundError, PluginError, UnsupportedError, isStorageError } from "./errors.js";
@@ -87,8 +87,10 @@ export class Cinderts implements HostSide {
     const locks = persistence.locks ?? new InProcessLockManager();
     const ct = new Cinderts(persistence, pPlugin, locks, logger, loaded);
     try {
-      const stateRoot = resolve(baseDir, manifest.state_dir ?? ".cinderts-state");
+      // In-memory manifests (tests, embedding) have no directory of their own to put state in.
+      const stateRoot = resolve(baseDir, manifest.state_dir ?? (file ? ".cinderts-state" : join(tmpdir(), "cinderts-state")));
       const connectorSpecs = manifest.connectors ?? DEFAULT_CONNECTORS.map((plugin) => ({ plugin, options: {} }));
+      let hostRunner: CommandRunner | undefined;
       for (const [i, spec] of connectorSpecs.entries()) {
         let plugin: ConnectorPlugin;
         try {
@@ -99,7 +101,8 @@ export class Cinderts implements HostSide {
           throw e;
         }
         const config = parseConfig(plugin.configSchema, spec.options, { file, path: `connectors[${i}].options`, what: `options for ${specName(spec.plugin)}` });
-        const runner = await ct.makeRunner(undefined, from, where);
+        hostRunner ??= await ct.makeRunner(manifest.runner, from, where);
+        const runner = hostRunner;
         const stateDir = join(stateRoot, "connectors", plugin.id);
         mkdirSync(stateDir, { recursive: true });
         const connector = plugin.create(config, {

@@ -212,10 +212,10 @@ export class AuthError extends StorageError {
 }
 
 /** Wraps anything thrown by third-party code into the hierarchy without losing it. */
-export function toStorageError(e: unknown, details: ErrorDetails = {}): StorageError {
+export function toStorageError(e: unknown, details: ErrorDetails = {}, code: ErrorCode = "INTERNAL"): StorageError {
   if (isStorageError(e)) return e;
   const message = e instanceof Error ? e.message : String(e);
-  return new StorageError("INTERNAL", message, { ...details, cause: e });
+  return new StorageError(code, message, { ...details, cause: e });
 }
 
 /** Exit codes of the CLI, one per code family, so scripts can branch without parsing text. */

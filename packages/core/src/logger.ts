@@ -17,8 +17,9 @@ export function createJsonLogger(opts: JsonLoggerOptions = {}): Logger {
   const bindings = opts.bindings ?? {};
   const log = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < min) return;
-    const entry = redact({ time: new Date().toISOString(), level, msg, ...bindings, ...fields });
-    write(JSON.stringify(entry, errorReplacer));
+    const plain = JSON.parse(JSON.stringify({ ...bindings, ...fields }, errorReplacer)) as Record<string, unknown>;
+    const entry = redact({ time: new Date().toISOString(), level, msg, ...plain });
+    write(JSON.stringify(entry));
   };
   return {
     debug: (m, f) => log("debug", m, f),
@@ -29,7 +30,7 @@ export function createJsonLogger(opts: JsonLoggerOptions = {}): Logger {
   };
 }
 
-function errorReplacer(_key: string, value: unknown): unknown {
+function errorReplacer(this: unknown, _key: string, value: unknown): unknown {
   if (value instanceof Error) {
     const withJson = value as Error & { toJSON?: () => unknown };
     return typeof withJson.toJSON === "function" ? withJson.toJSON() : { error: value.name, message: value.message };

@@ -57,6 +57,7 @@ export const ManifestSchema = z
         });
       }),
     connectors: z.array(pluginRef).optional().describe("host connectors (default: those installed among the standard ones)"),
+    runner: pluginRef.optional().describe("command runner of the host connectors (default: @cinderts/runner-local)"),
     node_id: safeIdentifier.optional().describe("this host's node id (default: hostname)"),
     state_dir: z.string().optional().describe("directory for plugin state (pid files, sockets)"),
     logging: z

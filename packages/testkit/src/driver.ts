@@ -136,6 +136,8 @@ export async function openContractHarness(o: DriverContractOptions): Promise<Cin
       },
     ],
     connectors: o.connectors.map((c) => ({ plugin: c.plugin, options: c.options ?? {} })),
+    // Connectors run where the backend's commands run (a remote test host attaches there).
+    ...(o.runner ? { runner: { plugin: o.runner.plugin, options: o.runner.options ?? {} } } : {}),
   });
   return Cinderts.open(loaded, { resolveFrom: o.resolveFrom ? [o.resolveFrom] : [] });
 }
