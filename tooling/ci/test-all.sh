@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The one command that installs everything and runs every test against real services:
+# installs pnpm + dependencies, builds, starts the testbeds (PostgreSQL, sshd, tgt, Ceph, the QEMU Linux test
+# host), runs `turbo run test` with their env, and stops exactly what it started.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CI=${CI:-true}
+
+bash tooling/ci/setup.sh
+trap 'bash tooling/ci/testbeds.sh stop' EXIT
+env_file=$(bash tooling/ci/testbeds.sh start)
+set -a
+# shellcheck disable=SC1090
+source "$env_file"
+set +a
+pnpm turbo run test --concurrency=1 --output-logs=full
