@@ -1,30 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { remoteArgv, remoteCommandLine, shQuote } from "../src/quote.js";
+import { NASTY } from "./fixtures.js";
 
-// Arguments a careless runner would mangle or, worse, execute.
-export const NASTY = [
-  "plain",
-  "two words",
-  "it's",
-  `"double"`,
-  "$(touch /tmp/cinderts-pwned)",
-  "`id`",
-  "a; rm -rf /nonexistent",
-  "line1\nline2",
-  "",
-  "-n",
-  "--",
-  "*",
-  "~root",
-  "back\\slash",
-  "$HOME",
-  "tab\there",
-  "ünïcødé ✓",
-  "'",
-  "''",
-  "x'\"'\"y",
-];
 
 describe("shQuote", () => {
   it("passes every argument verbatim through a real POSIX sh", () => {

@@ -1,0 +1,23 @@
+// Arguments a careless runner would mangle or, worse, execute.
+export const NASTY = [
+  "plain",
+  "two words",
+  "it's",
+  `"double"`,
+  "$(touch /tmp/cinderts-pwned)",
+  "`id`",
+  "a; rm -rf /nonexistent",
+  "line1\nline2",
+  "",
+  "-n",
+  "--",
+  "*",
+  "~root",
+  "back\\slash",
+  "$HOME",
+  "tab\there",
+  "ünïcødé ✓",
+  "'",
+  "''",
+  "x'\"'\"y",
+];
