@@ -70,6 +70,7 @@ print_env() {
     printf 'export CEPH_CONF=%q\n' "$C"
     printf 'export CINDERTS_CEPH_DIR=%q\n' "$D"
     printf 'export CINDERTS_RBD_POOL=%q\n' "$POOL"
+    printf 'export CINDERTS_CEPH_KEYRING=%q\n' "$D/keyring"
   } > "$envf.tmp"
   mv "$envf.tmp" "$envf"
   cat "$envf"

@@ -2,15 +2,16 @@ import { randomUUID } from "node:crypto";
 import { parseConfig, type SnapshotRecord, type VolumeRecord } from "@cinderts/core";
 import { testbedEnv } from "@cinderts/testkit";
 import { RbdConfig, RbdDriver, makeRbdClient, type RbdConfigInput } from "../src/index.js";
-import { driverContext, ExecRunner } from "./helpers.js";
+import { createLocalRunner } from "@cinderts/runner-local";
+import { driverContext } from "./helpers.js";
 
 /** The Ceph testbed (tooling/testbeds/ceph/start.sh): undefined locally when it is not running, an error in CI. */
-export const ceph = testbedEnv("ceph", ["CEPH_CONF", "CINDERTS_RBD_POOL"]);
+export const ceph = testbedEnv("ceph", ["CEPH_CONF", "CINDERTS_RBD_POOL", "CINDERTS_CEPH_KEYRING"]);
 
 export const GiB = 1024 ** 3;
 
 export function newDriver(opts: Partial<RbdConfigInput> = {}) {
-  const runner = new ExecRunner();
+  const runner = createLocalRunner();
   const cfg = parseConfig(RbdConfig, { pool: ceph!.CINDERTS_RBD_POOL, conf: ceph!.CEPH_CONF, user: "admin", ...opts }, { what: "rbd options" });
   const driver = new RbdDriver(cfg, driverContext(runner), makeRbdClient);
   return { driver, runner };
@@ -18,7 +19,7 @@ export function newDriver(opts: Partial<RbdConfigInput> = {}) {
 
 /** Run the bare rbd CLI against the testbed (for checks done behind the driver's back). */
 export async function rbd(...args: string[]): Promise<string> {
-  const r = await new ExecRunner().run(["rbd", "--conf", ceph!.CEPH_CONF, ...args]);
+  const r = await createLocalRunner().run(["rbd", "--conf", ceph!.CEPH_CONF, ...args]);
   return r.stdout;
 }
 

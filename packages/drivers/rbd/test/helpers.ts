@@ -1,39 +1,11 @@
-import { execFile } from "node:child_process";
 import {
   CommandError,
-  TimeoutError,
   createJsonLogger,
   InProcessLockManager,
   type CommandRunner,
   type DriverContext,
-  type RunOptions,
   type RunResult,
 } from "@cinderts/core";
-
-/** A plain local runner for these tests (execFile, argv only), failing the way the CommandRunner contract says. */
-export class ExecRunner implements CommandRunner {
-  readonly name = "local";
-  readonly calls: string[][] = [];
-  run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    this.calls.push([...argv]);
-    return new Promise((resolve, reject) => {
-      const child = execFile(
-        argv[0]!,
-        argv.slice(1),
-        { timeout: opts.timeoutMs ?? 0, maxBuffer: 64 * 1024 * 1024, encoding: "utf8" },
-        (err, stdout, stderr) => {
-          if (!err) return resolve({ stdout, stderr, exitCode: 0 });
-          const e = err as NodeJS.ErrnoException & { code?: number | string; killed?: boolean; signal?: string };
-          if (e.killed && opts.timeoutMs) return reject(new TimeoutError(`${argv[0]} timed out`));
-          const code = typeof e.code === "number" ? e.code : null;
-          if (code !== null && opts.okExitCodes?.includes(code)) return resolve({ stdout, stderr, exitCode: code });
-          reject(new CommandError([...argv], code, stderr.slice(-2000), e.signal ? { signal: e.signal } : {}));
-        },
-      );
-      if (opts.input !== undefined) child.stdin?.end(opts.input);
-    });
-  }
-}
 
 type Reply = { stdout?: string; exitCode?: number; stderr?: string } | ((argv: readonly string[]) => RunResult);
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isStorageError, type VolumeRecord } from "@cinderts/core";
+import { createLocalRunner } from "@cinderts/runner-local";
 import { OWNER_KEY, volumeImage, type RbdDriver } from "../src/index.js";
 import { ceph, GiB, imageExists, newDriver, rbd, rbdJson, snapshotRecord, volumeRecord } from "./cluster.js";
 
@@ -59,7 +60,7 @@ describe.skipIf(!ceph).each(transports)("RBD on a real cluster (%s transport)", 
   it("connection info names the monitors and the cluster fsid", async () => {
     const v = await create();
     const ci = await driver.initializeConnection(v, { host: "h", multipath: false });
-    const mons = JSON.parse((await new (await import("./helpers.js")).ExecRunner().run(["ceph", "--conf", ceph!.CEPH_CONF, "mon", "dump", "--format", "json"])).stdout) as {
+    const mons = JSON.parse((await createLocalRunner().run(["ceph", "--conf", ceph!.CEPH_CONF, "mon", "dump", "--format", "json"])).stdout) as {
       fsid: string;
     };
     expect(ci).toMatchObject({
