@@ -1,6 +1,6 @@
 import { ConfigError, type DriverContext } from "@cinderts/core";
 import { CliRbdClient } from "./cli-client.js";
-import type { RbdClient } from "./client.js";
+import { RbdCallError, type RbdClient } from "./client.js";
 import type { RbdConfigParsed } from "./config.js";
 
 /** The optional in-process transport; a separate package because it builds a native addon against librbd. */
@@ -53,5 +53,31 @@ export async function makeRbdClient(cfg: RbdConfigParsed, ctx: DriverContext): P
     return cli();
   }
   if (!local) throw new ConfigError("transport native needs the local runner (librbd runs in this process)", { backend: ctx.backendName });
-  return native.openRbdClient(args);
+  try {
+    return withErrno(await native.openRbdClient(args));
+  } catch (e) {
+    throw withErrnoError(e, "connect");
+  }
+}
+
+function withErrnoError(e: unknown, op: string): unknown {
+  const errno = (e as { errno?: unknown } | undefined)?.errno;
+  return typeof errno === "number" ? new RbdCallError(errno, op, (e as Error).message, { cause: e }) : e;
+}
+
+/** The addon reports librbd's errno on plain Errors; the driver maps RbdCallError the same for both transports. */
+function withErrno(client: RbdClient): RbdClient {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== "function" || prop === "close") return typeof v === "function" ? v.bind(target) : v;
+      return async (...a: unknown[]) => {
+        try {
+          return await (v as (...x: unknown[]) => Promise<unknown>).apply(target, a);
+        } catch (e) {
+          throw withErrnoError(e, String(prop));
+        }
+      };
+    },
+  });
 }
