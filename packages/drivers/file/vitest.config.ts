@@ -1,2 +1,2 @@
 import { packageTestConfig } from "../../../tooling/tsconfig/vitest.js";
-export default packageTestConfig();
+export default packageTestConfig({ test: { globalSetup: ["./test/global-setup.ts"] } });
