@@ -1,0 +1,2 @@
+import { packageConfig } from "../../../tooling/tsconfig/tsup.js";
+export default packageConfig();
