@@ -20,6 +20,9 @@
 #       to reproduce stock monitor behaviour.
 #   CINDERTS_CEPH_TIMEOUT        seconds to wait for HEALTH_OK (default 120)
 #
+# Exported for the tests: CEPH_CONF (client.admin conf; names the keyring), CINDERTS_CEPH_DIR,
+# CINDERTS_RBD_POOL, CINDERTS_CEPH_KEYRING.
+#
 # Output on stdout is only `export` lines; progress goes to stderr.
 set -euo pipefail
 
@@ -44,7 +47,11 @@ for p in "$MON_PORT" "$MON_PORT_V1" "$PORT_MIN" "$PORT_MAX"; do [[ "$p" =~ ^[0-9
 
 # ---------------------------------------------------------------- packages
 ensure_packages() {
-  local want=(ceph-mon ceph-osd ceph-mgr ceph-common uuid-runtime qemu-utils qemu-block-extra qemu-system-common fuse3)
+  # cluster daemons + CLI; qemu-storage-daemon (qemu-system-common) with its rbd driver (qemu-block-extra) and
+  # fuse3 for @cinderts/connector-rbd's user-space attach; librbd-dev/librados-dev/g++ to build
+  # @cinderts/driver-rbd-native (build it after this script has run).
+  local want=(ceph-mon ceph-osd ceph-mgr ceph-common uuid-runtime qemu-utils qemu-block-extra qemu-system-common fuse3
+    librbd-dev librados-dev g++)
   local missing=() p
   for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
