@@ -176,7 +176,7 @@ int run_op(Work* w) {
     }
   }
 
-  if (op == "list") {
+  if (op == "list" || op == "listNames") {
     std::vector<rbd_image_spec_t> specs(64);
     size_t max = specs.size();
     int r;
@@ -187,7 +187,11 @@ int run_op(Work* w) {
     }
     std::string o = "[";
     bool first = true;
-    for (size_t i = 0; i < max; i++) {
+    for (size_t i = 0; i < max && op == "listNames"; i++) {
+      o += (first ? "" : ",") + jstr(specs[i].name);
+      first = false;
+    }
+    for (size_t i = 0; i < max && op == "list"; i++) {
       Image im;
       uint64_t size = 0;
       // an image removed while we list is simply not there any more

@@ -118,6 +118,9 @@ export class NativeRbdClient {
     };
   }
 
+  listNames(pool: string) {
+    return this.json<string[]>("listNames", [pool]);
+  }
   list(pool: string) {
     return this.json<{ name: string; size: number }[]>("list", [pool]);
   }

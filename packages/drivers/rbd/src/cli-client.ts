@@ -131,6 +131,11 @@ export class CliRbdClient implements RbdClient {
     };
   }
 
+  async listNames(pool: string): Promise<string[]> {
+    const out = await this.rbd("ls", ["ls", "--format", "json", "--pool", pool]);
+    return parseJson<string[]>(out || "[]", "ls");
+  }
+
   async list(pool: string): Promise<ImageListEntry[]> {
     const out = await this.rbd("ls", ["ls", "--long", "--format", "json", "--pool", pool]);
     const rows = parseJson<{ image: string; size: number; snapshot?: string }[]>(out || "[]", "ls");

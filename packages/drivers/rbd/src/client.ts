@@ -61,6 +61,9 @@ export interface RbdClient {
   readonly transport: string;
   clusterInfo(): Promise<ClusterInfo>;
   poolUsage(pool: string): Promise<PoolUsage>;
+  /** Image names only (no image is opened): cheap enough for setup's reachability check. */
+  listNames(pool: string): Promise<string[]>;
+  /** Images with their sizes (opens every image). */
   list(pool: string): Promise<ImageListEntry[]>;
   create(pool: string, image: string, sizeBytes: number, opts: { order: number }): Promise<void>;
   /** Fails with ENOENT / EBUSY (watchers) / ENOTEMPTY (has snapshots). */

@@ -143,7 +143,7 @@ export class RbdDriver implements VolumeDriver, SupportsInventory {
       if (!this.keyringText.trim()) throw new ConfigError(`No keyring data found in ${path}`, { backend: this.ctx.backendName });
     }
     try {
-      await this.c.list(this.pool);
+      await this.c.listNames(this.pool);
     } catch (e) {
       if (isErrno(e, ENOENT)) {
         throw new ConfigError(`pool ${this.pool} does not exist in Ceph cluster ${this.cfg.cluster}`, { cause: e, backend: this.ctx.backendName });

@@ -61,7 +61,7 @@ function makeDriver(script: ConstructorParameters<typeof RecordingRunner>[0] = [
 }
 
 async function ready(script: ConstructorParameters<typeof RecordingRunner>[0] = [], opts: Record<string, unknown> = {}) {
-  const d = makeDriver([...script, [has("ls", "--long"), { stdout: "[]" }]], opts);
+  const d = makeDriver([...script, [has("ls", "--format"), { stdout: "[]" }]], opts);
   await d.driver.setup();
   d.runner.calls.length = 0;
   return d;
@@ -85,10 +85,10 @@ describe("config", () => {
 });
 
 describe("cli argv", () => {
-  it("setup lists the pool once; a missing pool is a ConfigError", async () => {
+  it("setup lists the pool's image names once; a missing pool is a ConfigError", async () => {
     const { driver, runner } = makeDriver([[has("ls"), { exitCode: 2, stderr: "rbd: error opening pool 'volumes': (2) No such file or directory" }]]);
     await expect(driver.setup()).rejects.toMatchObject({ code: "CONFIG_ERROR", message: expect.stringMatching(/pool volumes does not exist/) });
-    expect(runner.calls).toEqual([["rbd", ...C, "ls", "--long", "--format", "json", "--pool", "volumes"]]);
+    expect(runner.calls).toEqual([["rbd", ...C, "ls", "--format", "json", "--pool", "volumes"]]);
   });
 
   it("adds the rados timeouts when connectTimeoutSec >= 0", async () => {
@@ -309,7 +309,7 @@ describe("connection info and stats", () => {
   it("connectionKeyring: the keyring contents are read once at setup and sent", async () => {
     const { driver, runner } = makeDriver(
       [
-        [has("ls"), { stdout: "[]" }],
+        [has("ls", "--format"), { stdout: "[]" }],
         [has("cat"), { stdout: "[client.admin]\n\tkey = AQBsecret==\n" }],
         [has("mon", "dump"), { stdout: monDump }],
       ],
