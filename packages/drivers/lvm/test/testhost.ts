@@ -32,12 +32,18 @@ export function sshRunnerInstance(): CommandRunner {
 }
 
 // The VG on the guest's data disk, and a fixed-size thin pool so thick and thin volumes share it.
-const PREPARE = `
+const PREPARE = String.raw`
 disk=$1 vg=$2 pool=$3
 if ! vgs "$vg" >/dev/null 2>&1; then pvcreate -q -f "$disk" && vgcreate -q "$vg" "$disk"; fi
 if ! lvs "$vg/$pool" >/dev/null 2>&1; then lvcreate -q -T -L 6g "$vg/$pool"; fi
+# leftovers of an interrupted run (the guest is a throwaway test machine)
+for s in $(iscsiadm -m session 2>/dev/null | sed -n 's/.* \(iqn.2010-10.org.openstack:volume-[^ ]*\) .*/\1/p'); do iscsiadm -m node -T "$s" --logout >/dev/null 2>&1 || :; done
+if [ "$4" = 1 ]; then targetctl clear >/dev/null 2>&1 || :; fi
+lvremove -q -f -S 'lv_tags=cinderts && lv_attr=~^s' >/dev/null 2>&1 || :
+lvremove -q -f -S 'lv_tags=cinderts' >/dev/null 2>&1 || :
 `;
 
-export async function prepareTesthost(runner: CommandRunner): Promise<void> {
-  await runner.run(["sh", "-c", PREPARE, "prepare", testhost!.TESTHOST_DATA_DISK, VG, THIN_POOL], { root: true, timeoutMs: 120_000 });
+/** VG and thin pool exist; leftovers of an interrupted run (sessions, cinderts LVs, LIO config when clearLio) are gone. */
+export async function prepareTesthost(runner: CommandRunner, clearLio = false): Promise<void> {
+  await runner.run(["sh", "-c", PREPARE, "prepare", testhost!.TESTHOST_DATA_DISK, VG, THIN_POOL, clearLio ? "1" : "0"], { root: true, timeoutMs: 300_000 });
 }
