@@ -12,6 +12,13 @@ export const LioConfig = z
       .refine((s) => isIP(s) !== 0, "must be an IPv4 or IPv6 address")
       .optional()
       .describe("Address the portal listens on when it differs from targetIp (e.g. 0.0.0.0 behind NAT or a port forward)"),
+    bindPort: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe("Port the portal listens on when it differs from targetPort (port forwards); only with bindIp"),
     saveFile: absPath
       .nullable()
       .default("/etc/rtslib-fb-target/saveconfig.json")

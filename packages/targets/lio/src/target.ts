@@ -113,7 +113,7 @@ export class LioTarget implements Target {
 
   private exportArgs(source: ExportSource, iqn: string): string[] {
     if (!PATH.test(source.path)) throw new InvalidArgumentError(`export path ${JSON.stringify(source.path)} is not a plain absolute path`);
-    const bind = this.cfg.bindIp ? [{ ip: this.cfg.bindIp, port: this.cfg.targetPort }] : this.portals;
+    const bind = this.cfg.bindIp ? [{ ip: this.cfg.bindIp, port: this.cfg.bindPort ?? this.cfg.targetPort }] : this.portals;
     return [
       iqn, // storage object named after the IQN, as cinder-rtstool does
       source.path,
