@@ -1,0 +1,2 @@
+import { packageTestConfig } from "../../../tooling/tsconfig/vitest.js";
+export default packageTestConfig();
