@@ -12,5 +12,11 @@ fi
 if ! command -v g++ >/dev/null || ! command -v make >/dev/null; then
   apt-get update -qq && apt-get install -y -qq build-essential python3 >/dev/null
 fi
+# librbd/librados headers let @cinderts/driver-rbd-native build its in-process transport at install
+# (without them the RBD driver falls back to the rbd CLI).
+if [ ! -e /usr/include/rbd/librbd.h ] || [ ! -e /usr/include/rados/librados.h ]; then
+  (apt-get install -y -qq librbd-dev librados-dev >/dev/null 2>&1 ||
+    (apt-get update -qq && apt-get install -y -qq librbd-dev librados-dev >/dev/null)) || echo "setup: librbd-dev unavailable; RBD uses the CLI" >&2
+fi
 pnpm install --frozen-lockfile
 pnpm turbo run build --output-logs=errors-only
