@@ -15,7 +15,8 @@ const env = testbedEnv("testhost", [
   "TESTHOST_INITIATOR_IQN",
 ]);
 
-describe.skipIf(!env)("runner-ssh against the QEMU Linux test host", () => {
+// The guest runs under TCG: on a busy 2-core machine a single command can take seconds.
+describe.skipIf(!env)("runner-ssh against the QEMU Linux test host", { timeout: 180_000 }, () => {
   const e = env!;
   const runners: SshRunner[] = [];
   const make = (over: Partial<SshRunnerOptions> = {}) => {
@@ -26,7 +27,8 @@ describe.skipIf(!env)("runner-ssh against the QEMU Linux test host", () => {
         username: e.TESTHOST_SSH_USER,
         privateKeyPath: e.TESTHOST_SSH_KEY,
         knownHostsFile: e.TESTHOST_SSH_KNOWN_HOSTS,
-        timeoutMs: 60_000,
+        timeoutMs: 120_000,
+        connectTimeoutMs: 120_000,
         ...over,
       }),
     );
