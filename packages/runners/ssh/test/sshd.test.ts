@@ -120,7 +120,7 @@ describe.skipIf(!env)("runner-ssh against the sshd testbed", () => {
     const e = await rejection(r.run(["sh", "-c", `${marker}; echo finished`], { timeoutMs: 1500 }));
     expect(e).toBeInstanceOf(TimeoutError);
     expect(e.code).toBe("TIMEOUT");
-    expect(Date.now() - t0).toBeLessThan(20_000); // it did not wait for the 271 s sleep
+    expect(Date.now() - t0).toBeLessThan(120_000); // it did not wait for the 271 s sleep (generous: the machine may be busy)
     // The whole remote process group is gone, not just the channel.
     expect(await remotePids(r, marker)).toEqual([]);
     // A command that ignores SIGTERM is killed after the grace period.
@@ -319,7 +319,9 @@ describe.skipIf(!env)("runner-ssh against the sshd testbed", () => {
     });
 
     const pw = process.env.SSHD_PASSWORD_USER && process.env.SSHD_PASSWORD_FILE;
-    it.skipIf(!pw)("logs in with a password; a wrong password is SshAuthError and never shown", async () => {
+    // The password user is optional locally; in CI its absence is a failure, not a skip.
+    it.skipIf(!pw && !process.env.CI)("logs in with a password; a wrong password is SshAuthError and never shown", async () => {
+      if (!pw) throw new Error("SSHD_PASSWORD_USER/SSHD_PASSWORD_FILE not set: tooling/testbeds/sshd/start.sh could not create its password user");
       const user = process.env.SSHD_PASSWORD_USER!;
       const password = readFileSync(process.env.SSHD_PASSWORD_FILE!, "utf8").trim();
       const x = make({ username: user, privateKeyPath: undefined, password });
