@@ -61,6 +61,13 @@ export const LATEST_SCHEMA_VERSION = migrations[migrations.length - 1]!.version;
  * Returns the versions applied by this call. A database newer than this code is refused, not touched.
  */
 export function migrate(db: Database.Database, steps: readonly Migration[] = migrations): number[] {
+  // Fast path for every open after the first: a plain read, so a CLI start never waits for another
+  // process's write lock. Only a database that is behind takes the IMMEDIATE transaction (and re-reads there).
+  const latestStep = steps[steps.length - 1]?.version ?? 0;
+  const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").get();
+  if (hasTable && (db.prepare("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version").get() as { v: number }).v === latestStep) {
+    return [];
+  }
   const run = db.transaction(() => {
     db.exec(`CREATE TABLE IF NOT EXISTS schema_version (
       version     INTEGER PRIMARY KEY NOT NULL,

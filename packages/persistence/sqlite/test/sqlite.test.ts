@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { processOwner, silentLogger, type Logger, type VolumeRecord } from "@cinderts/core";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import sqlite, { LATEST_SCHEMA_VERSION, SqliteOptions, SqlitePersistence } from "../src/index.js";
+import sqlite, { LATEST_SCHEMA_VERSION, migrations, SqliteOptions, SqlitePersistence } from "../src/index.js";
+import { migrate } from "../src/migrations.js";
 
 const root = mkdtempSync(join(tmpdir(), "cinderts-sqlite-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -132,6 +133,38 @@ describe("database file", () => {
     expect(await b.getKey("k")).toEqual({ v: 1 });
     expect(lines.filter((l) => l.msg === "SQLite schema migrated")).toHaveLength(1);
     expect(b.schemaVersions()).toHaveLength(1);
+  });
+
+  it("an existing database gets only the steps it lacks, each recorded once", async () => {
+    const path = dbPath();
+    const a = await openDb(path);
+    await a.put("volume", vol("old"));
+    await a.close();
+    const raw = new Database(path);
+    try {
+      const next = { version: LATEST_SCHEMA_VERSION + 1, description: "test step", sql: "CREATE TABLE extra (x TEXT) STRICT" };
+      expect(migrate(raw, [...migrations, next])).toEqual([next.version]);
+      expect(migrate(raw, [...migrations, next])).toEqual([]);
+      expect((raw.prepare("SELECT version FROM schema_version ORDER BY version").all() as { version: number }[]).map((r) => r.version)).toEqual([
+        ...migrations.map((m) => m.version),
+        next.version,
+      ]);
+      expect(raw.pragma("user_version", { simple: true })).toBe(next.version);
+      expect((raw.prepare("SELECT count(*) AS n FROM volumes").get() as { n: number }).n).toBe(1);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it("a failing step rolls back the whole migration", async () => {
+    const raw = new Database(join(root, `raw-${n++}.db`));
+    try {
+      const bad = { version: LATEST_SCHEMA_VERSION + 1, description: "broken", sql: "CREATE TABLE volumes (x TEXT)" };
+      expect(() => migrate(raw, [...migrations, bad])).toThrow(/already exists/);
+      expect(raw.prepare("SELECT name FROM sqlite_master WHERE name IN ('volumes', 'schema_version')").all()).toEqual([]);
+    } finally {
+      raw.close();
+    }
   });
 
   it("refuses a database whose schema is newer than this code, without touching it", async () => {
