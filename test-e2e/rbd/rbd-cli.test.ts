@@ -36,6 +36,20 @@ async function readAt(path: string, offset: number, length: number): Promise<str
   }
 }
 
+/** qemu-storage-daemons serving attaches under `dir` (found by their command line), stopped; their mounts gone. */
+async function stopStrayDaemons(dir: string): Promise<void> {
+  const { readdir } = await import("node:fs/promises");
+  for (const pid of (await readdir("/proc")).filter((p) => /^\d+$/.test(p))) {
+    const cmd = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    if (cmd.startsWith("qemu-storage-daemon") && cmd.includes(dir)) process.kill(Number(pid), "SIGTERM");
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  const mounts = (await readFile("/proc/self/mountinfo", "utf8")).split("\n").map((l) => l.split(" ")[4] ?? "");
+  for (const m of mounts) if (m.startsWith(dir)) await execa("umount", ["-l", m]).catch(() => undefined);
+}
+
+const created: string[] = [];
+
 describe.skipIf(missing.length > 0)("RBD and file backends in one manifest, through the CLI", () => {
   let sb: Sandbox;
   const transport = process.env.CINDERTS_RBD_E2E_TRANSPORT ?? "auto";
@@ -61,9 +75,11 @@ describe.skipIf(missing.length > 0)("RBD and file backends in one manifest, thro
     await writeFile(join(sb.dir, "work", "cinderts.yaml"), JSON.stringify(manifest, null, 2));
   });
   afterAll(async () => {
-    // nothing of ours may stay attached or in the pool
-    const left = await okJson<VolumeJson[]>(sb, ["volume", "list"]).catch(() => []);
+    // Nothing of ours may stay attached or in the pool, even when the CLI itself cannot run any more.
+    const left = await okJson<VolumeJson[]>(sb, ["volume", "list"]).catch(() => [] as VolumeJson[]);
     for (const v of left) if (v.status !== "deleted") await run(sb, ["volume", "delete", v.id, "--force"]);
+    await stopStrayDaemons(sb.dir);
+    for (const id of created) await rbdCli("rm", "--no-progress", "--pool", POOL, "--image", `volume-${id}`).catch(() => undefined);
     await sb.cleanup();
   });
 
@@ -80,6 +96,7 @@ describe.skipIf(missing.length > 0)("RBD and file backends in one manifest, thro
 
   it("create → attach (user-space) → write → snapshot → from snapshot → clone → extend attached → detach in another process → delete", async () => {
     const vol = await okJson<VolumeJson>(sb, ["volume", "create", "--size", "1", "--backend", "ceph", "--name", "e2e-rbd"]);
+    created.push(vol.id);
     expect(vol).toMatchObject({ backend: "ceph", size: 1, status: "available" });
     expect((await rbdCli("image-meta", "get", "--pool", POOL, "--image", `volume-${vol.id}`, "cinderts.volume_id")).trim()).toBe(vol.id);
     const file = await okJson<VolumeJson>(sb, ["volume", "create", "--size", "1", "--backend", "files", "--name", "e2e-file"]);
@@ -100,8 +117,10 @@ describe.skipIf(missing.length > 0)("RBD and file backends in one manifest, thro
     await writeAt(path, 0, "NEW rbd data");
 
     const fromSnap = await okJson<VolumeJson>(sb, ["volume", "create", "--from-snapshot", snap.id]);
+    created.push(fromSnap.id);
     expect(fromSnap.backend).toBe("ceph");
     const clone = await okJson<VolumeJson>(sb, ["volume", "create", "--from-volume", vol.id, "--size", "2"]);
+    created.push(clone.id);
     expect(clone.size).toBe(2);
 
     const extended = await okJson<VolumeJson>(sb, ["volume", "extend", vol.id, "--size", "2"]);
@@ -133,12 +152,13 @@ describe.skipIf(missing.length > 0)("RBD and file backends in one manifest, thro
 
   it("reconcile finds an RBD image that no record owns", async () => {
     const vol = await okJson<VolumeJson>(sb, ["volume", "create", "--size", "1", "--backend", "ceph"]);
+    created.push(vol.id);
     // an orphan: tagged by cinderts, record gone (as after a lost database)
     const orphan = `volume-e2e-orphan-${Date.now()}`;
     await rbdCli("create", "--pool", POOL, "--image", orphan, "--size", "1G");
     await rbdCli("image-meta", "set", "--pool", POOL, "--image", orphan, "cinderts.volume_id", orphan.slice("volume-".length));
     try {
-      const r = await run(sb, ["reconcile", "--backend", "ceph", "--json"]);
+      const r = await run(sb, ["reconcile", "--backend=ceph", "--json"]);
       expect(r.stdout + r.stderr).toContain(orphan.slice("volume-".length));
     } finally {
       await rbdCli("rm", "--no-progress", "--pool", POOL, "--image", orphan);
@@ -150,6 +170,7 @@ describe.skipIf(missing.length > 0)("RBD and file backends in one manifest, thro
     const keyring = await readFile(process.env.CINDERTS_CEPH_KEYRING!, "utf8");
     const key = /key = (\S+)/.exec(keyring)![1]!;
     const vol = await okJson<VolumeJson>(sb, ["volume", "create", "--size", "1", "--backend", "ceph"]);
+    created.push(vol.id);
     const conn = await run(sb, ["volume", "attach", vol.id, "--json"]);
     const dump = await run(sb, ["state", "dump"]);
     expect(conn.stdout + dump.stdout).not.toContain(key);
