@@ -47,3 +47,43 @@ lvremove -q -f -S 'lv_tags=cinderts' >/dev/null 2>&1 || :
 export async function prepareTesthost(runner: CommandRunner, clearLio = false): Promise<void> {
   await runner.run(["sh", "-c", PREPARE, "prepare", testhost!.TESTHOST_DATA_DISK, VG, THIN_POOL, clearLio ? "1" : "0"], { root: true, timeoutMs: 300_000 });
 }
+
+/** Where the test host's own tgtd listens (the guest's 3260 belongs to LIO). */
+export const GUEST_TGT_PORTAL = { ip: "127.0.0.1", port: 3262 };
+export const GUEST_TGT_CONTROL_PORT = 13;
+const GUEST_TGT_PACKAGES = ["tgt", "libibverbs1", "librdmacm1", "libconfig-general-perl", "libnl-3-200", "libnl-route-3-200"];
+
+/**
+ * tgt in the test host. The image may not carry it (the guest has no network): then Debian's packages are
+ * fetched on this machine with apt-get and installed in the guest with dpkg, the distribution service kept from
+ * starting (policy-rc.d). Our own tgtd then runs on 127.0.0.1:3262 with control port 13, like the tgt testbed.
+ */
+export async function ensureGuestTgt(runner: CommandRunner): Promise<void> {
+  const has = await runner.run(["sh", "-c", "command -v tgtd"], { root: true, okExitCodes: [0, 1, 127] });
+  if (has.exitCode !== 0) {
+    const { execFileSync } = await import("node:child_process");
+    const { mkdirSync, readdirSync, readFileSync } = await import("node:fs");
+    const dir = "/tmp/cinderts-guest-debs";
+    mkdirSync(dir, { recursive: true });
+    const download = () => execFileSync("apt-get", ["download", ...GUEST_TGT_PACKAGES], { cwd: dir, stdio: "pipe" });
+    try {
+      download();
+    } catch {
+      execFileSync("apt-get", ["update", "-q"], { stdio: "pipe" });
+      download();
+    }
+    await runner.run(["mkdir", "-p", "/tmp/cinderts-debs"], { root: true });
+    for (const f of readdirSync(dir).filter((x) => x.endsWith(".deb"))) {
+      await runner.run(["sh", "-c", 'cat > "$1"', "put", `/tmp/cinderts-debs/${f}`], { root: true, input: readFileSync(`${dir}/${f}`) });
+    }
+    await runner.run(
+      ["sh", "-c", 'printf "#!/bin/sh\\nexit 101\\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && dpkg -i /tmp/cinderts-debs/*.deb; rc=$?; rm -f /usr/sbin/policy-rc.d; exit $rc'],
+      { root: true, timeoutMs: 600_000 },
+    );
+  }
+  const C = String(GUEST_TGT_CONTROL_PORT);
+  await runner.run(
+    ["sh", "-c", 'tgtadm -C "$1" --op show --mode system >/dev/null 2>&1 || { mkdir -p /var/run/tgtd && tgtd -C "$1" --iscsi "portal=$2" && sleep 1; }; tgtadm -C "$1" --op show --mode system >/dev/null', "tgtd", C, `${GUEST_TGT_PORTAL.ip}:${GUEST_TGT_PORTAL.port}`],
+    { root: true, timeoutMs: 120_000 },
+  );
+}
