@@ -1,2 +1,3 @@
 import { packageTestConfig } from "../../../tooling/tsconfig/vitest.js";
-export default packageTestConfig();
+// The testbed tests share tgtd instances and the qemu-storage-daemon attaches: one file at a time.
+export default packageTestConfig({ test: { fileParallelism: false } });

@@ -4,13 +4,11 @@
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, truncateSync, writeFileSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId, type ExportSource, type VolumeRecord } from "@cinderts/core";
 import { testbedEnv } from "@cinderts/testkit";
-import { parsePortal } from "@cinderts/target-iscsi";
 import { TgtConfig } from "../src/config.js";
 import { TgtTarget } from "../src/target.js";
 import { LocalTestRunner, targetContext } from "./support.js";
@@ -40,20 +38,29 @@ async function libiscsi(tool: string, args: string[]): Promise<{ code: number; o
   }
 }
 
+// This file restarts tgtd, so it runs its own instance of the testbed (own state dir, control port and portal)
+// and never disturbs tests that use the shared one at the same time.
+const PRIVATE = { TGT_STATE_DIR: "/tmp/cinderts-tgt-restart", TGT_CONTROL_PORT: "14", TGT_PORT: "13270" };
+const testbed = new URL("../../../../tooling/testbeds/tgt/", import.meta.url).pathname;
+const bed = (script: string, extra: Record<string, string> = {}) =>
+  exec("bash", [join(testbed, script)], { env: { ...process.env, ...PRIVATE, ...extra } });
+
 describe.skipIf(!env)("TgtTarget against the tgt testbed", () => {
-  const portal = parsePortal(env?.TGT_PORTAL ?? "127.0.0.1:13260");
+  const portal = { ip: "127.0.0.1", port: Number(PRIVATE.TGT_PORT) };
   const cfg = TgtConfig.parse({
     targetIp: portal.ip,
     targetPort: portal.port,
-    controlPort: Number(env?.TGT_CONTROL_PORT ?? 13),
-    confDir: env?.TGT_CONF_DIR,
+    controlPort: Number(PRIVATE.TGT_CONTROL_PORT),
+    confDir: `${PRIVATE.TGT_STATE_DIR}/conf.d`,
   });
+  const lunDir = `${PRIVATE.TGT_STATE_DIR}/luns`;
   const target = new TgtTarget(cfg, targetContext(new LocalTestRunner()));
   let dir: string;
   let source: ExportSource;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(env!.TGT_LUN_DIR, "t-"));
+    await bed("start.sh");
+    dir = mkdtempSync(join(lunDir, "t-"));
     const file = join(dir, "lun.img");
     writeFileSync(file, "");
     truncateSync(file, 64 << 20);
@@ -61,18 +68,18 @@ describe.skipIf(!env)("TgtTarget against the tgt testbed", () => {
     await target.setup();
   });
   afterAll(async () => {
-    if (source) await target.removeExport(source);
-    rmSync(dir, { recursive: true, force: true });
+    if (source) await target.removeExport(source).catch(() => undefined);
+    await bed("stop.sh", { PURGE: "1" });
   });
 
   const url = (user: string, pass: string, lun = 1) =>
-    `iscsi://${user}%${pass}@${env!.TGT_PORTAL}/${cfg.iqnPrefix}volume-${source.volume.id}/${lun}`;
+    `iscsi://${user}%${pass}@${portal.ip}:${portal.port}/${cfg.iqnPrefix}volume-${source.volume.id}/${lun}`;
 
   it("exports with CHAP, admits only the initialized initiator, refuses a wrong secret, follows extend, persists, removes", async () => {
     const model = await target.createExport(source, { host: "h", multipath: false });
     const [, user, pass] = model.provider_auth!.split(" ") as [string, string, string];
     source = { ...source, volume: vol(source.volume.id, model.provider_auth!) };
-    expect(model.provider_location).toMatch(new RegExp(`^${env!.TGT_PORTAL},\\d+ ${cfg.iqnPrefix}volume-${source.volume.id} 1$`));
+    expect(model.provider_location).toMatch(new RegExp(`^${portal.ip}:${portal.port},\\d+ ${cfg.iqnPrefix}volume-${source.volume.id} 1$`));
     // idempotent
     expect((await target.createExport(source, { host: "h", multipath: false })).provider_location).toBe(model.provider_location);
 
@@ -80,7 +87,7 @@ describe.skipIf(!env)("TgtTarget against the tgt testbed", () => {
     expect((await libiscsi("iscsi-inq", ["-i", HOST1, url(user, pass)])).code).not.toBe(0);
 
     const info = await target.initializeConnection(source, { host: "h", initiator: HOST1, multipath: false });
-    expect(info.data).toMatchObject({ target_portal: env!.TGT_PORTAL, target_lun: 1, auth_username: user, auth_password: pass });
+    expect(info.data).toMatchObject({ target_portal: `${portal.ip}:${portal.port}`, target_lun: 1, auth_username: user, auth_password: pass });
     const ok = await libiscsi("iscsi-readcapacity16", ["-i", HOST1, url(user, pass)]);
     expect(ok).toMatchObject({ code: 0 });
     expect(ok.out).toContain(`Total size:${64 << 20}`);
@@ -100,11 +107,10 @@ describe.skipIf(!env)("TgtTarget against the tgt testbed", () => {
     expect((await libiscsi("iscsi-readcapacity16", ["-i", HOST1, url(user, pass)])).out).toContain(`Total size:${128 << 20}`);
 
     // persistence: the fragment restores the target (ACL and CHAP included) on a tgtd restart
-    const fragment = join(env!.TGT_CONF_DIR, `volume-${source.volume.id}.conf`);
+    const fragment = join(cfg.confDir!, `volume-${source.volume.id}.conf`);
     expect(existsSync(fragment)).toBe(true);
-    const testbed = new URL("../../../../tooling/testbeds/tgt/", import.meta.url).pathname;
-    await exec("bash", [join(testbed, "stop.sh")]);
-    await exec("bash", [join(testbed, "start.sh")]);
+    await bed("stop.sh");
+    await bed("start.sh");
     expect((await libiscsi("iscsi-readcapacity16", ["-i", HOST1, url(user, pass)])).code).toBe(0);
     expect((await libiscsi("iscsi-inq", ["-i", HOST2, url(user, pass)])).code).not.toBe(0);
 
