@@ -10,6 +10,22 @@ export const ceph = testbedEnv("ceph", ["CEPH_CONF", "CINDERTS_RBD_POOL", "CINDE
 
 export const GiB = 1024 ** 3;
 
+/**
+ * Transports to test: CINDERTS_RBD_TRANSPORTS (e.g. "cli,native"), else cli plus native when the addon is built.
+ * In CI native is always included, so an addon that failed to build fails the run instead of vanishing.
+ */
+export async function transportsUnderTest(): Promise<("cli" | "native")[]> {
+  const env = process.env.CINDERTS_RBD_TRANSPORTS;
+  if (env) return env.split(",").map((t) => t.trim()) as ("cli" | "native")[];
+  if (process.env.CI) return ["cli", "native"];
+  try {
+    const m = (await import("@cinderts/driver-rbd-native")) as { nativeUnavailableReason(): string | undefined };
+    return m.nativeUnavailableReason() ? ["cli"] : ["cli", "native"];
+  } catch {
+    return ["cli"];
+  }
+}
+
 export function newDriver(opts: Partial<RbdConfigInput> = {}) {
   const runner = createLocalRunner();
   const cfg = parseConfig(RbdConfig, { pool: ceph!.CINDERTS_RBD_POOL, conf: ceph!.CEPH_CONF, user: "admin", ...opts }, { what: "rbd options" });

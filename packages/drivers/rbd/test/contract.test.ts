@@ -2,13 +2,13 @@ import { describe } from "vitest";
 import { driverContract } from "@cinderts/testkit";
 import connectorRbd from "@cinderts/connector-rbd";
 import driverRbd from "../src/index.js";
-import { ceph } from "./cluster.js";
+import { ceph, transportsUnderTest } from "./cluster.js";
 
 /**
  * The cinderlib functional scenarios against the Ceph testbed, attaching through the rbd connector (on this
  * host: qemu-storage-daemon + FUSE). The keyring travels in the connection info as cinderlib sends it.
  */
-const transports = (process.env.CINDERTS_RBD_TRANSPORTS ?? "cli").split(",");
+const transports = await transportsUnderTest();
 
 describe.skipIf(!ceph)("rbd", () => {
   for (const transport of transports) {

@@ -3,14 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isStorageError, type VolumeRecord } from "@cinderts/core";
 import { createLocalRunner } from "@cinderts/runner-local";
 import { OWNER_KEY, volumeImage, type RbdDriver } from "../src/index.js";
-import { ceph, GiB, imageExists, newDriver, rbd, rbdJson, snapshotRecord, volumeRecord } from "./cluster.js";
+import { ceph, GiB, imageExists, newDriver, rbd, rbdJson, snapshotRecord, volumeRecord, transportsUnderTest } from "./cluster.js";
 
 /**
  * The cases that only a real cluster can answer: what Ceph really says when a snapshot has clones, when an
  * image has watchers, when an image is gone. Runs on the cli transport (the native one has its own run in
  * native.test.ts with the same cases).
  */
-const transports = (process.env.CINDERTS_RBD_TRANSPORTS ?? "cli").split(",") as ("cli" | "native")[];
+const transports = await transportsUnderTest();
 
 describe.skipIf(!ceph).each(transports)("RBD on a real cluster (%s transport)", (transport) => {
   let driver: RbdDriver;
