@@ -3,7 +3,7 @@ import { MemoryPersistence, processOwner } from "../src/index.js";
 import { FakeArray, openFake } from "./fakes.js";
 
 /** A process that died mid-operation: same host, a pid that cannot exist. */
-const deadOwner = () => processOwner().replace(/:\d+$/, ":999999999");
+const deadOwner = () => processOwner().replace(/^([^:]+):\d+/, "$1:999999999");
 
 describe("reconcile after a crash", () => {
   it("finishes a create that completed on the backend and fails one that did not, removing the partial copy", async () => {

@@ -47,3 +47,16 @@ describe("in-process locks", () => {
     await again.release();
   });
 });
+
+describe("process owners", async () => {
+  const { processOwner, ownerIsAlive } = await import("../src/index.js");
+  it("tells a live owner from a dead one and from a reused pid", () => {
+    const me = processOwner();
+    expect(ownerIsAlive(me)).toBe(true);
+    const [host, , stamp] = me.split(":");
+    expect(ownerIsAlive(`${host}:999999999:${stamp ?? "x"}`)).toBe(false);
+    // pid 1 is alive but started at another time than the recorded one: a reused pid, so the owner is dead.
+    expect(ownerIsAlive(`${host}:1:00000000.1`)).toBe(process.platform !== "linux");
+    expect(ownerIsAlive(`another-host:1:x`)).toBe(true);
+  });
+});
