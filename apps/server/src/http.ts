@@ -10,7 +10,7 @@ import {
   type ErrorCode,
   type Logger,
 } from "@cinderts/core";
-import type { z } from "zod";
+import { z } from "zod";
 import { requireRole, type Principal, type Role, type TokenVerifier } from "./auth.js";
 import type { Metrics } from "./metrics.js";
 
@@ -107,7 +107,12 @@ export function parsePart<S extends z.ZodType>(schema: S | undefined, value: unk
   if (!schema) return value as z.output<S>;
   const r = schema.safeParse(value);
   if (r.success) return r.data;
-  const issues = issuesOf(r.error, part);
+  // Unknown keys of strict objects are one issue at the object; name each key instead.
+  const issues = r.error.issues.flatMap((i) =>
+    i.code === "unrecognized_keys"
+      ? i.keys.map((k) => ({ path: [part, ...i.path.map(String), k].join("."), message: "unknown field" }))
+      : issuesOf(new z.ZodError([i]), part),
+  );
   throw new InvalidArgumentError(`invalid request ${part}: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, { issues });
 }
 
@@ -253,21 +258,13 @@ export async function dispatch(req: IncomingMessage, res: ServerResponse, o: Dis
       route: routeLabel,
       status,
       ms: Math.round(seconds * 1000),
-      ...(principal ? { token: principal.name } : {}),
+      // "client", not "token": the logger redacts token-named fields, and this is only the token's name.
+      ...(principal ? { client: principal.name } : {}),
     });
   }
 }
 
-const emptyQuery = {
-  safeParse: (v: Record<string, string>) => {
-    const keys = Object.keys(v);
-    if (!keys.length) return { success: true, data: {} };
-    return {
-      success: false,
-      error: { issues: keys.map((k) => ({ path: [k], message: "unknown query parameter" })) },
-    };
-  },
-} as unknown as z.ZodType;
+const emptyQuery = z.object({}).strict();
 
 function send(res: ServerResponse, reply: Reply, requestId: string, head: boolean, problem = false): void {
   if (res.headersSent) return;

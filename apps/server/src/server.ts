@@ -64,11 +64,11 @@ export class CindertsServer {
       isDraining: () => this.draining,
     };
     this.routes = buildRoutes(app);
-    const doc = openApiDocument(this.routes);
+    let doc: Record<string, unknown> | undefined;
     this.routes.push({
       method: "GET", path: "/openapi.json", tag: "service", role: "public", summary: "This document",
       responses: { 200: { description: "OpenAPI 3 document" } },
-      handler: async () => ({ status: 200, body: doc }),
+      handler: async () => ({ status: 200, body: (doc ??= openApiDocument(this.routes)) }),
     });
     this.idempotency = new IdempotencyStore(ct.persistence, ct.locks, this.config.idempotency_ttl_s * 1000);
     const compiled = compile(this.routes);
