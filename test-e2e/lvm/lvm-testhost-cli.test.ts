@@ -83,8 +83,8 @@ describe.skipIf(missing.length > 0)("LVM backend on the test host, through the C
   });
 
   it("stats name the LVM pool", async () => {
-    const stats = await okJson<Record<string, { pools: { pool_name: string; thin_provisioning_support: boolean }[]; storage_protocol: string }>>(sb, ["backend", "stats", "--refresh"]);
-    expect(stats.lvm).toMatchObject({ storage_protocol: "iSCSI", pools: [{ pool_name: "lvm", thin_provisioning_support: true }] });
+    const stats = await okJson<{ pools: { pool_name: string; thin_provisioning_support: boolean }[]; storage_protocol: string }>(sb, ["backend", "stats", "lvm", "--refresh"]);
+    expect(stats).toMatchObject({ storage_protocol: "iSCSI", pools: [{ pool_name: "lvm", thin_provisioning_support: true }] });
   });
 
   it("create → attach over iSCSI → write → snapshot → from snapshot → clone → extend attached → detach → delete", async () => {

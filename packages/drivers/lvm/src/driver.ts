@@ -268,7 +268,8 @@ export class LvmDriver implements VolumeDriver {
     if (this.thin) {
       await this.snapshotLv(dst, srcLv, srcBytes);
       // Thin snapshots carry the activation-skip flag: clear it so the new volume activates like any other.
-      await this.lvm.activate(this.vg, dst, { ignoreSkip: true, clearSkip: true });
+      // (-K and -k cannot be combined in one lvchange: LVM 2.03 refuses it.)
+      await this.lvm.activate(this.vg, dst, { clearSkip: true });
       const info = await this.lvm.lv(this.vg, dst);
       if (info && info.size < volume.size * GiB) await this.lvm.run(["lvextend", "-L", `${volume.size}g`, `${this.vg}/${dst}`]);
       opts.progress?.(srcBytes, srcBytes);

@@ -106,7 +106,7 @@ describe("LvmDriver (recording runner)", () => {
     await driver(r, { provisioning: "thin" }).createClonedVolume(vol(N, 2), vol(V, 1), { progress: (d) => progress.push(d) });
     expect(r.calls.map((c) => c.argv).filter((a) => !a.includes("lvs"))).toEqual([
       ["env", "LC_ALL=C", "lvcreate", "--name", `volume-${N}`, "--snapshot", "--addtag", "cinderts", `vg0/volume-${V}`],
-      ["env", "LC_ALL=C", "lvchange", "-a", "y", "--yes", "-K", "-k", "n", `vg0/volume-${N}`],
+      ["env", "LC_ALL=C", "lvchange", "-a", "y", "--yes", "-k", "n", `vg0/volume-${N}`],
       ["env", "LC_ALL=C", "lvextend", "-L", "2g", `vg0/volume-${N}`],
     ]);
     expect(progress).toEqual([GiB]);
