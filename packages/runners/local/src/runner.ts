@@ -12,6 +12,7 @@ import {
   type SpawnedCommand,
 } from "@cinderts/core";
 import { execa, type Result } from "execa";
+import { onExit } from "signal-exit";
 import type { RunnerLocalOptions } from "./config.js";
 
 /** How much of stderr an error keeps: enough for the tool's message, not a whole log. */
@@ -62,6 +63,31 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
     process.kill(-pid, signal);
   } catch {
     // ESRCH: the group is gone already.
+  }
+}
+
+/**
+ * Process groups of commands still running. Detached groups do not get the terminal's Ctrl-C and execa's
+ * own cleanup skips them, so without this a CLI interrupted mid-clone would leave its `cp` running.
+ * (Nothing helps against SIGKILL of this process: reconcile settles what such a crash leaves.)
+ */
+const liveGroups = new Set<number>();
+let removeExitHook: (() => void) | undefined;
+
+function track(pid: number | undefined): void {
+  if (!pid) return;
+  liveGroups.add(pid);
+  removeExitHook ??= onExit(() => {
+    for (const g of liveGroups) killGroup(g, "SIGTERM");
+  });
+}
+
+function untrack(pid: number | undefined): void {
+  if (!pid) return;
+  liveGroups.delete(pid);
+  if (liveGroups.size === 0 && removeExitHook) {
+    removeExitHook();
+    removeExitHook = undefined;
   }
 }
 
@@ -118,6 +144,7 @@ export class LocalRunner implements CommandRunner {
       maxBuffer: 512 * 1024 * 1024,
     });
 
+    track(child.pid);
     let timedOut = false;
     let aborted = false;
     const timers: NodeJS.Timeout[] = [];
@@ -147,6 +174,7 @@ export class LocalRunner implements CommandRunner {
     } finally {
       for (const t of timers) clearTimeout(t);
       opts.signal?.removeEventListener("abort", onAbort);
+      untrack(child.pid);
     }
     // Stragglers that ignored SIGTERM and closed their pipes would otherwise outlive the timeout.
     if (timedOut || aborted) killGroup(child.pid, "SIGKILL");
@@ -206,15 +234,16 @@ export class LocalRunner implements CommandRunner {
       detached: true,
     });
     const kill = (signal: NodeJS.Signals = "SIGTERM") => killGroup(child.pid, signal);
+    track(child.pid);
     if (opts.signal) {
       if (opts.signal.aborted) kill();
       else opts.signal.addEventListener("abort", () => kill(), { once: true });
     }
     this.logger.debug("spawn", { argv: shown, pid: child.pid });
-    const exited = child.then((r) => ({
-      exitCode: typeof r.exitCode === "number" ? r.exitCode : null,
-      signal: r.signal ?? null,
-    }));
+    const exited = child.then((r) => {
+      untrack(child.pid);
+      return { exitCode: typeof r.exitCode === "number" ? r.exitCode : null, signal: r.signal ?? null };
+    });
     return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exited, kill };
   }
 }

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -130,6 +131,25 @@ describe("runner-local", () => {
     // SIGKILL follows SIGTERM after the grace period.
     await new Promise((r) => setTimeout(r, KILL_GRACE_MS + 500));
     expect(alive(grandchild)).toBe(false);
+  });
+
+  it("kills running commands when this process is interrupted (Ctrl-C), although they run detached", async () => {
+    const script = join(import.meta.dirname, "fixtures", "interrupted.mjs");
+    if (!existsSync(join(import.meta.dirname, "..", "dist", "index.js"))) {
+      throw new Error("this test runs the built runner: pnpm --filter @cinderts/runner-local build");
+    }
+    const pidFile = join(dir, "interrupted.pid");
+    const cli = spawn(node, [script, pidFile], { stdio: "ignore" });
+    const exited = new Promise<NodeJS.Signals | null>((r) => cli.on("exit", (_code, signal) => r(signal)));
+    for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 100));
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    expect(alive(pid)).toBe(true);
+    cli.kill("SIGINT");
+    // The process still dies of the signal (the hook re-raises it) ...
+    expect(await exited).toBe("SIGINT");
+    // ... and its command went with it.
+    for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive(pid)).toBe(false);
   });
 
   it("uses defaultTimeoutMs when the call gives none", async () => {
