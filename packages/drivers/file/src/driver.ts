@@ -147,20 +147,22 @@ export class FileDriver implements VolumeDriver, SupportsInventory, SupportsLoca
 
   async createVolume(volume: VolumeRecord): Promise<ModelUpdate | void> {
     const final = this.volumePath(volume.id);
-    await this.refuseExisting(final, "volume", volume.id);
-    const tmp = join(this.dir, partialFile(volumeFile(volume.id)));
+    let fh;
     try {
-      await rm(tmp, { force: true });
-      const fh = await open(tmp, "w", VOLUME_MODE);
-      try {
-        // A sparse file: no block is allocated until written.
-        await fh.truncate(volume.size * GiB);
-      } finally {
-        await fh.close();
-      }
-      await this.publish(tmp, final, "volume", volume.id);
+      // "wx": never opens an existing volume. A crash before the truncate leaves a file shorter than the
+      // record, which inspectVolume reports as incomplete, so no partial name is needed here.
+      fh = await open(final, "wx", VOLUME_MODE);
     } catch (e) {
-      await rm(tmp, { force: true });
+      if ((e as NodeJS.ErrnoException).code === "EEXIST") throw new AlreadyExistsError("volume", volume.id, { backend: this.ctx.backendName, data: { path: final } });
+      throw this.fsError(e, `create volume ${volume.id}`);
+    }
+    try {
+      // A sparse file: no block is allocated until written.
+      await fh.truncate(volume.size * GiB);
+      await fh.close();
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      await rm(final, { force: true });
       throw this.fsError(e, `create volume ${volume.id}`);
     }
   }
