@@ -14,6 +14,7 @@ import { randomUUID } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { loadavg } from "node:os";
 import { Cinderts, MemoryPersistence, definePersistence, parseManifest } from "../../packages/core/dist/index.js";
 import driverRbd from "../../packages/drivers/rbd/dist/index.js";
 import runnerLocal from "../../packages/runners/local/dist/index.js";
@@ -133,7 +134,7 @@ async function coldStart(transport, runs = 5) {
   return summary(ms);
 }
 
-const results = { N, pool: POOL, sides: {}, coldStart: {} };
+const results = { N, pool: POOL, sides: {}, coldStart: {}, loadBefore: loadavg().map((x) => +x.toFixed(2)) };
 const fmt = (x) => (x === undefined ? "-" : x.toFixed(1).padStart(7));
 
 process.stderr.write(`bare rbd CLI, ${N} iterations…\n`);
@@ -164,12 +165,13 @@ for (let i = 0; i < 5; i++) {
 }
 results.coldStart["rbd CLI (2 processes)"] = summary(rbdCold);
 
+results.loadAfter = loadavg().map((x) => +x.toFixed(2));
 if (json) {
   const out = { ...results, sides: Object.fromEntries(Object.entries(results.sides).map(([k, v]) => [k, Object.fromEntries(OPS.map((o) => [o, summary(v[o])]))])) };
   console.log(JSON.stringify(out, null, 2));
 } else {
   const sides = Object.keys(results.sides);
-  console.log(`\nRBD latency in ms over ${N} iterations (median / min / max), pool ${POOL}`);
+  console.log(`\nRBD latency in ms over ${N} iterations (median / min / max), pool ${POOL}; load average ${results.loadBefore.join(" ")} → ${results.loadAfter.join(" ")} (2 cores)`);
   console.log(`${"operation".padEnd(15)}${sides.map((s) => s.padStart(27)).join("")}`);
   for (const op of OPS) {
     const cells = sides.map((s) => {
