@@ -85,6 +85,26 @@ describe.skipIf(!ceph).each(transports)("RBD on a real cluster (%s transport)", 
     expect(await driver.inspectSnapshot(s, v)).toBe("absent");
   });
 
+  it("retries are idempotent: create volume and snapshot again succeed; a foreign image of that name is ALREADY_EXISTS", async () => {
+    const v = await create();
+    await driver.createVolume(v); // as after a crash between the create and the record update
+    const s = snapshotRecord(v);
+    await driver.createSnapshot(s, v);
+    await driver.createSnapshot(s, v);
+    const snaps = await rbdJson<{ name: string; protected: string }[]>("snap", "ls", "--pool", pool, "--image", volumeImage(v.id));
+    expect(snaps).toEqual([expect.objectContaining({ name: `snapshot-${s.id}`, protected: "true" })]);
+    await driver.deleteSnapshot(s, v);
+
+    const foreign = volumeRecord();
+    await rbd("create", "--pool", pool, "--image", volumeImage(foreign.id), "--size", "1G");
+    try {
+      await expect(driver.createVolume(foreign)).rejects.toMatchObject({ code: "ALREADY_EXISTS" });
+      expect(await driver.inspectVolume(foreign)).toBe("incomplete"); // exists without our tag
+    } finally {
+      await rbd("rm", "--no-progress", "--pool", pool, "--image", volumeImage(foreign.id));
+    }
+  });
+
   describe("snapshot with dependents", () => {
     it("flatten (default): the clones become independent, the snapshot goes, no garbage", async () => {
       const v = await create();
