@@ -56,7 +56,8 @@ const GUEST_TGT_PACKAGES = ["tgt", "libibverbs1", "librdmacm1", "libconfig-gener
 /**
  * tgt in the test host. The image may not carry it (the guest has no network): then Debian's packages are
  * fetched on this machine with apt-get and installed in the guest with dpkg, the distribution service kept from
- * starting (policy-rc.d). Our own tgtd then runs on 127.0.0.1:3262 with control port 13, like the tgt testbed.
+ * starting (policy-rc.d). tgt-admin's perl dependencies are left out (--force-depends): the tests drive tgtd with
+ * tgtadm only; restore through tgt-admin is tested on this machine (tgt testbed). Our own tgtd then runs on 127.0.0.1:3262 with control port 13, like the tgt testbed.
  */
 export async function ensureGuestTgt(runner: CommandRunner): Promise<void> {
   const has = await runner.run(["sh", "-c", "command -v tgtd"], { root: true, okExitCodes: [0, 1, 127] });
@@ -77,7 +78,7 @@ export async function ensureGuestTgt(runner: CommandRunner): Promise<void> {
       await runner.run(["sh", "-c", 'cat > "$1"', "put", `/tmp/cinderts-debs/${f}`], { root: true, input: readFileSync(`${dir}/${f}`) });
     }
     await runner.run(
-      ["sh", "-c", 'printf "#!/bin/sh\\nexit 101\\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && dpkg -i /tmp/cinderts-debs/*.deb; rc=$?; rm -f /usr/sbin/policy-rc.d; exit $rc'],
+      ["sh", "-c", 'printf "#!/bin/sh\\nexit 101\\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && dpkg -i --force-depends /tmp/cinderts-debs/*.deb; rc=$?; rm -f /usr/sbin/policy-rc.d; exit $rc'],
       { root: true, timeoutMs: 600_000 },
     );
   }
