@@ -7,7 +7,7 @@
  * that locally and fail in CI (process.env.CI), so a missing tool never turns into a silently green run.
  */
 import { execFile as execFileCb, execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -127,7 +127,8 @@ export async function createFs(type: FsType, opts: CreateFsOptions = {}): Promis
   const why = fsUnavailable(type);
   if (why) throw new Error(`cannot create a ${type} test filesystem: ${why}`);
   const sizeMiB = opts.sizeMiB ?? DEFAULT_SIZE_MIB[type];
-  const root = mkdtempSync(join(tmpdir(), `cinderts-fs-${type}-`));
+  // The pid in the name lets cleanupStaleFs() tell a crashed run's leftovers from a live one's.
+  const root = mkdtempSync(join(tmpdir(), `cinderts-fs-${type}-${process.pid}-`));
   const mountpoint = join(root, "mnt");
   mkdirSync(mountpoint);
   let device: string | undefined;
@@ -197,4 +198,54 @@ export async function sharedBytes(path: string): Promise<number> {
     if (m) shared += Number(m[1]) * 4096;
   }
   return shared;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Unmounts and detaches what a killed test run left (its process is gone); fixtures of live runs are
+ * left alone. Returns the folders it removed.
+ */
+export function cleanupStaleFs(): string[] {
+  if (!isRoot()) return [];
+  const removed: string[] = [];
+  const mounts = readFileSync("/proc/mounts", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[1] ?? "");
+  let loops: { name: string; "back-file"?: string | null }[] = [];
+  try {
+    const out = execFileSync("losetup", ["--list", "--json", "--output", "NAME,BACK-FILE"], { encoding: "utf8" }).trim();
+    loops = out ? ((JSON.parse(out) as { loopdevices?: typeof loops }).loopdevices ?? []) : [];
+  } catch {
+    // no losetup: nothing to detach
+  }
+  for (const name of readdirSync(tmpdir())) {
+    const m = /^cinderts-fs-[a-z0-9]+-(\d+)-/.exec(name);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    const root = join(tmpdir(), name);
+    for (const mp of mounts.filter((x) => x.startsWith(`${root}/`))) {
+      try {
+        execFileSync("umount", ["-l", mp], { stdio: "ignore" });
+      } catch {
+        // already gone
+      }
+    }
+    for (const l of loops.filter((x) => (x["back-file"] ?? "").startsWith(`${root}/`))) {
+      try {
+        execFileSync("losetup", ["-d", l.name], { stdio: "ignore" });
+      } catch {
+        // already detached
+      }
+    }
+    rmSync(root, { recursive: true, force: true });
+    removed.push(root);
+  }
+  return removed;
 }
