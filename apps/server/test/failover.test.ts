@@ -83,4 +83,27 @@ describe.skipIf(!pgEnv)("an instance killed with SIGKILL during a clone", () => 
     await cb.deleteVolume(accepted.id);
     expect((await cb.getVolume(accepted.id)).status).toBe("deleted");
   }, 120_000);
+
+  it("SIGTERM lets an in-flight clone finish before the process exits", async () => {
+    const file = join(dir, "cinderts.json");
+    const c = await startProcess(file);
+    const cc = new CindertsClient({ url: c.url, token: ADMIN_TOKEN, retries: 0 });
+    const cb = new CindertsClient({ url: b.url, token: ADMIN_TOKEN });
+    const src = await cb.createVolume({ size: 1, name: "source-2" });
+    const fd = openSync(join(volumesDir, `volume-${src.id}`), "r+");
+    const chunk = randomBytes(MiB);
+    for (let i = 0; i < 128; i++) writeSync(fd, chunk, 0, MiB, i * MiB);
+    closeSync(fd);
+    const accepted = await cc.createVolume({ size: 1, source_volume_id: src.id }, { wait: false });
+    expect(accepted.status).toBe("creating");
+    const code = await c.stop();
+    expect(code).toBe(0);
+    expect(c.logs.some((l) => l.includes('"msg":"shutting down"'))).toBe(true);
+    expect(c.logs.some((l) => /"msg":"stopped".*"unfinished":0/.test(l))).toBe(true);
+    // The copy completed before exit: no reconcile needed.
+    const done = await cb.getVolume(accepted.id);
+    expect(done.status).toBe("available");
+    expect(readChunk(join(volumesDir, `volume-${accepted.id}`), 127 * MiB, MiB).equals(chunk)).toBe(true);
+    await expect(cc.listVolumes()).rejects.toMatchObject({ code: "BACKEND_ERROR" });
+  }, 120_000);
 });
