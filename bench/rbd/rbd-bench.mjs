@@ -155,6 +155,40 @@ for (const tr of transports) {
     process.stderr.write(`cold start ${tr} skipped: ${e.message.split("\n")[0]}\n`);
   }
 }
+// the CLI as shipped: two processes (volume create, volume delete) with SQLite records, transport auto
+async function cliColdStart(runs = 5) {
+  const { mkdtemp, rm, writeFile } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const dir = await mkdtemp(join(tmpdir(), "cinderts-rbd-bench-"));
+  const repo = join(here, "../..");
+  const cli = join(repo, "apps/cli/dist/cinderts.js");
+  await writeFile(
+    join(dir, "cinderts.yaml"),
+    JSON.stringify({
+      persistence: { plugin: "@cinderts/persistence-sqlite", options: { path: join(dir, "cinderts.db") } },
+      backends: [{ name: "ceph", driver: join(repo, "packages/drivers/rbd"), options: { pool: POOL, conf: CONF, user: "admin" } }],
+      connectors: [],
+      state_dir: join(dir, "state"),
+    }),
+  );
+  const ms = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      const t = now();
+      const { stdout } = await run(process.execPath, [cli, "volume", "create", "--size", "1", "--json"], { cwd: dir });
+      await run(process.execPath, [cli, "volume", "delete", JSON.parse(stdout).id], { cwd: dir });
+      ms.push(now() - t);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return summary(ms);
+}
+try {
+  results.coldStart["cinderts CLI (2 processes)"] = await cliColdStart();
+} catch (e) {
+  process.stderr.write(`cold start of the CLI skipped: ${e.message.split("\n")[0]}\n`);
+}
 const rbdCold = [];
 for (let i = 0; i < 5; i++) {
   const t = now();
