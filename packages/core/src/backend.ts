@@ -238,10 +238,13 @@ export class Backend {
 
   /** A failed create must not leave a half-made backend object behind. */
   private async failCreate(rec: VolumeRecord, e: unknown): Promise<void> {
-    try {
-      await this.driver.deleteVolume(rec);
-    } catch (cleanup) {
-      this.logger.warn("cleanup after failed create failed", { volumeId: rec.id, error: cleanup });
+    // ALREADY_EXISTS: the backend object predates this record (an orphan, or data of a lost state) — not ours to remove.
+    if (!(isStorageError(e) && e.code === "ALREADY_EXISTS")) {
+      try {
+        await this.driver.deleteVolume(rec);
+      } catch (cleanup) {
+        this.logger.warn("cleanup after failed create failed", { volumeId: rec.id, error: cleanup });
+      }
     }
     await this.save("volume", { ...rec, status: "error", intent: null, status_reason: reasonOf(e) }, rec);
   }

@@ -111,6 +111,8 @@ export class Cinderts implements HostSide {
           locks,
           stateDir,
           kv: scopedKv(persistence, `connector:${plugin.id}:`),
+          nodeId: ct.nodeId,
+          baseDir,
         });
         ct.connectors.push({ specifier: specName(spec.plugin), plugin, connector });
       }
@@ -135,10 +137,29 @@ export class Cinderts implements HostSide {
             path: `backends[${i}].target.options`,
             what: `options for ${specName(entry.target.plugin)}`,
           });
-          target = tPlugin.create(tConfig, { logger: blog.child({ target: tPlugin.id }), runner, locks, stateDir, kv, backendName: entry.name });
+          target = tPlugin.create(tConfig, {
+            logger: blog.child({ target: tPlugin.id }),
+            runner,
+            locks,
+            stateDir,
+            kv,
+            backendName: entry.name,
+            nodeId: ct.nodeId,
+            baseDir,
+          });
           ct.targets.push(target);
         }
-        const driver = dPlugin.create(config, { logger: blog, runner, locks, stateDir, kv, backendName: entry.name, target });
+        const driver = dPlugin.create(config, {
+          logger: blog,
+          runner,
+          locks,
+          stateDir,
+          kv,
+          backendName: entry.name,
+          target,
+          nodeId: ct.nodeId,
+          baseDir,
+        });
         const backend: Backend = new Backend({
           name: entry.name,
           plugin: dPlugin,

@@ -182,6 +182,10 @@ export interface PluginContext {
   stateDir: string;
   /** Key-value persistence scoped to this plugin instance. */
   kv: KeyValueStore;
+  /** This host's node id (manifest node_id, else the hostname). */
+  nodeId: string;
+  /** The manifest's directory: relative paths in options resolve against it. */
+  baseDir: string;
 }
 
 export interface DriverContext extends PluginContext {

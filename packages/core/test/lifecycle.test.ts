@@ -95,6 +95,16 @@ describe("volume lifecycle", () => {
     expect(array.volumes.size).toBe(0);
   });
 
+  it("a create refused because the backend object already exists leaves that object alone", async () => {
+    const { ct, backend, array } = await openFake();
+    close = () => ct.close();
+    const { AlreadyExistsError } = await import("../src/index.js");
+    array.failNext.set("createVolume", new AlreadyExistsError("volume", "x"));
+    await failure(backend.createVolume({ size: 1, id: "pre-existing" }));
+    expect(array.volumes.has("pre-existing")).toBe(true);
+    expect((await backend.getVolume("pre-existing")).status).toBe("error");
+  });
+
   it("a failed extend marks error_extending; extend of a deleted volume is refused", async () => {
     const { ct, backend, array } = await openFake();
     close = () => ct.close();

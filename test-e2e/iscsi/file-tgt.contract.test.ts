@@ -11,7 +11,7 @@ import iscsi from "@cinderts/connector-iscsi";
 import runnerLocal from "@cinderts/runner-local";
 import { driverContract, testbedEnv } from "@cinderts/testkit";
 import { parsePortal } from "@cinderts/target-iscsi";
-import tgt from "../src/index.js";
+import tgt from "@cinderts/target-tgt";
 
 const env = testbedEnv("tgt", ["TGT_CONTROL_PORT", "TGT_PORTAL", "TGT_CONF_DIR", "TGT_LUN_DIR"]);
 
