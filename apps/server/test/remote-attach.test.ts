@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CindertsClient } from "../src/client.js";
 import { ADMIN_TOKEN, READER_TOKEN, dropSchema, mainJs, manifest, pgEnv, scratchSchema, startProcess, tempDir, writeManifest, type ServerProcess } from "./harness.js";
 
+const NODE = hostname();
+
 describe.skipIf(!pgEnv)("controller/consumer: the consumer attaches what the controller exported for it", () => {
   const schema = scratchSchema("remote");
   const dir = tempDir("remote");
@@ -14,7 +16,10 @@ describe.skipIf(!pgEnv)("controller/consumer: the consumer attaches what the con
 
   beforeAll(async () => {
     if (!existsSync(mainJs)) throw new Error(`${mainJs} is missing: build @cinderts/server first`);
-    const file = writeManifest(dir, await manifest({ schema, volumesDir: join(dir, "volumes"), stateDir: join(dir, "state") }));
+    // Both ends run on this machine: the controller gets a node id of its own, the consumer the host name
+    // (the file backend exports only to its own host name, so that is the consumer's connector host).
+    const m = await manifest({ schema, volumesDir: join(dir, "volumes"), stateDir: join(dir, "state") });
+    const file = writeManifest(dir, { ...m, node_id: "controller" });
     controller = await startProcess(file);
     // The consumer host: its own manifest with its node id and connectors (its backend is unused here).
     consumer = await Cinderts.open(
@@ -22,7 +27,7 @@ describe.skipIf(!pgEnv)("controller/consumer: the consumer attaches what the con
         persistence: { plugin: "@cinderts/persistence-sqlite", options: { path: join(dir, "consumer.db") } },
         backends: [{ name: "unused", driver: "@cinderts/driver-file", options: { path: join(dir, "consumer-volumes") } }],
         connectors: [{ plugin: "@cinderts/connector-local", options: {} }],
-        node_id: "consumer-1",
+        node_id: NODE,
         state_dir: join(dir, "consumer-state"),
       }),
       { resolveFrom: [import.meta.url], lazySetup: true, logger: silentLogger },
@@ -38,14 +43,15 @@ describe.skipIf(!pgEnv)("controller/consumer: the consumer attaches what the con
     const api = new CindertsClient({ url: controller.url, token: ADMIN_TOKEN });
     // 1. The consumer registers its connector properties under its node id.
     const props = await consumer.connectorProperties();
-    expect(props.host).toBe(hostname());
+    expect(props.host).toBe(NODE);
+    expect(consumer.nodeId).toBe(NODE);
     const node = await api.registerNode(consumer.nodeId, props);
-    expect(node.id).toBe("consumer-1");
+    expect(node.id).toBe(NODE);
 
     // 2. The controller creates a volume and connects it for that node (export + map, no attach).
     const vol = await api.createVolume({ size: 1, name: "for-consumer" });
-    const conn = await api.connect({ volume_id: vol.id, node_id: "consumer-1" });
-    expect(conn).toMatchObject({ node_id: "consumer-1", status: "connected", attached: false });
+    const conn = await api.connect({ volume_id: vol.id, node_id: NODE });
+    expect(conn).toMatchObject({ node_id: NODE, status: "connected", attached: false });
     expect((await api.getVolume(vol.id)).status).toBe("in-use");
 
     // A reader token cannot fetch the connection's secrets, so it cannot attach.
@@ -57,12 +63,12 @@ describe.skipIf(!pgEnv)("controller/consumer: the consumer attaches what the con
     expect(attached).toMatchObject({ status: "attached", attached: true });
     const path = attached.path!;
     expect(existsSync(path)).toBe(true);
-    expect((await api.listConnections({ node_id: "consumer-1" })).map((c) => c.id)).toEqual([conn.id]);
+    expect((await api.listConnections({ node_id: NODE })).map((c) => c.id)).toEqual([conn.id]);
     // The controller refuses to disconnect what is attached on another node.
     await expect(api.disconnect(conn.id)).rejects.toMatchObject({ code: "IN_USE" });
 
     // 4. Write through the attached path; the controller's backend object has the data.
-    const data = Buffer.from(`written by consumer-1 at ${Date.now()}`);
+    const data = Buffer.from(`written by consumer at ${Date.now()}`);
     const fd = openSync(path, "r+");
     writeSync(fd, data, 0, data.length, 4096);
     closeSync(fd);
