@@ -4,7 +4,7 @@
 // connection per command. Prints figures; asserts nothing about speed.
 //
 //   pnpm --filter @cinderts/runner-ssh build
-//   . /tmp/cinderts-sshd/env && node bench/ssh/ssh-bench.mjs [N]
+//   . /tmp/cinderts-sshd/env && node bench/ssh/ssh-bench.mjs [N] [--root]
 //   . /tmp/cinderts-testhost/env && node bench/ssh/ssh-bench.mjs --testhost [N]
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -22,10 +22,14 @@ if (missing.length) {
   process.exit(2);
 }
 const e = (k) => process.env[P + k];
+// On the sshd testbed, log in as its dedicated user (login shell /bin/sh, same authorized keys) when it
+// exists: root's ~/.bashrc on this machine runs `pyenv init`, which sshd's bash sources for every command
+// (~0.4 s) and would swamp what is measured here. `--root` measures as root anyway.
+const user = !testhost && !args.includes("--root") && process.env.SSHD_PASSWORD_USER ? process.env.SSHD_PASSWORD_USER : e("USER");
 const options = {
   host: e("HOST"),
   port: Number(e("PORT")),
-  username: e("USER"),
+  username: user,
   privateKeyPath: e("KEY"),
   knownHostsFile: e("KNOWN_HOSTS"),
 };

@@ -97,8 +97,11 @@ export class SshRunner implements CommandRunner {
     const started = Date.now();
     const slot = await this.acquire(opts.signal);
     try {
-      const channel = await this.openChannel(line, shown);
-      const r = await this.collect(channel, { ...opts, timeoutMs }, shown, secrets, sudo);
+      let result!: Promise<RunResult>;
+      await this.openChannel(line, shown, (channel) => {
+        result = this.collect(channel, { ...opts, timeoutMs }, shown, secrets, sudo);
+      });
+      const r = await result;
       this.log.debug("ssh command", { argv: shown, exitCode: r.exitCode, ms: Date.now() - started });
       return r;
     } finally {
@@ -120,33 +123,36 @@ export class SshRunner implements CommandRunner {
     const exited = (async () => {
       const slot = await this.acquire(opts.signal);
       try {
-        const channel = await this.openChannel(line, shown);
-        return await new Promise<{ exitCode: number | null; signal?: string | null }>((resolve, reject) => {
-          let exitCode: number | null | undefined;
-          let signal: string | null = null;
-          const pidReader = new PidStripper((p) => {
-            pid = p;
-            if (pendingSignal) void this.signalGroup(p, pendingSignal, sudo);
-          });
-          channel.stderr.on("data", (b: Buffer) => {
-            const rest = pidReader.push(b);
-            if (rest.length) stderr.write(rest);
-          });
-          channel.pipe(stdout);
-          stdin.pipe(channel);
-          channel.on("exit", (code: number | null, sig?: string) => {
-            exitCode = code ?? null;
-            signal = sig ?? null;
-          });
-          channel.on("close", () => {
-            stderr.end(pidReader.end());
-            if (exitCode === undefined) {
-              reject(this.lostError(shown));
-              return;
-            }
-            resolve({ exitCode, signal });
+        let done!: Promise<{ exitCode: number | null; signal?: string | null }>;
+        await this.openChannel(line, shown, (channel) => {
+          done = new Promise<{ exitCode: number | null; signal?: string | null }>((resolve, reject) => {
+            let exitCode: number | null | undefined;
+            let signal: string | null = null;
+            const pidReader = new PidStripper((p) => {
+              pid = p;
+              if (pendingSignal) void this.signalGroup(p, pendingSignal, sudo);
+            });
+            channel.stderr.on("data", (b: Buffer) => {
+              const rest = pidReader.push(b);
+              if (rest.length) stderr.write(rest);
+            });
+            channel.pipe(stdout);
+            stdin.pipe(channel);
+            channel.on("exit", (code: number | null, sig?: string) => {
+              exitCode = code ?? null;
+              signal = sig ?? null;
+            });
+            channel.on("close", () => {
+              stderr.end(pidReader.end());
+              if (exitCode === undefined) {
+                reject(this.lostError(shown));
+                return;
+              }
+              resolve({ exitCode, signal });
+            });
           });
         });
+        return await done;
       } finally {
         slot.release();
       }
@@ -192,16 +198,24 @@ export class SshRunner implements CommandRunner {
   }
 
   /**
-   * Opens an exec channel. When that fails the command has not started, so it is safe to try once more,
-   * on a fresh connection if the old one is gone (a dropped connection noticed only now).
+   * Opens an exec channel and hands it to `attach` synchronously, inside ssh2's callback: a fast command's
+   * exit-status can arrive in the same packet batch as the exec confirmation, and ssh2 emits "exit" (a plain
+   * event, not buffered) and schedules "close" before any promise continuation would run.
+   * When opening fails the command has not started, so it is safe to try once more, on a fresh connection
+   * if the old one is gone (a dropped connection noticed only now).
    */
-  private async openChannel(line: string, shown: string[]): Promise<ClientChannel> {
+  private async openChannel(line: string, shown: string[], attach: (channel: ClientChannel) => void): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const client = await this.connection();
       try {
-        return await new Promise<ClientChannel>((resolve, reject) =>
-          client.exec(line, (err, ch) => (err ? reject(err) : resolve(ch))),
+        await new Promise<void>((resolve, reject) =>
+          client.exec(line, (err, ch) => {
+            if (err) return reject(err);
+            attach(ch);
+            resolve();
+          }),
         );
+        return;
       } catch (e) {
         if (attempt === 0 && !this.closed) {
           this.log.warn("ssh channel open failed, retrying", { argv: shown, error: String((e as Error).message ?? e) });

@@ -173,6 +173,20 @@ describe.skipIf(!env)("runner-ssh against the sshd testbed", () => {
     }
   });
 
+  it("gets the exit status of commands that finish at once, many in parallel", async () => {
+    // Regression: a fast command's exit-status can arrive together with the exec confirmation. As root the
+    // machine's ~/.bashrc slows every command down and hid this, so use the testbed's /bin/sh user if present.
+    const user = process.env.SSHD_PASSWORD_USER;
+    const fast = make({ ...(user ? { username: user } : {}), maxChannels: 8 });
+    try {
+      const results = await Promise.allSettled(Array.from({ length: 48 }, (_, i) => fast.run(["sh", "-c", `exit ${i % 4}`], { okExitCodes: [0, 1, 2, 3] })));
+      const codes = results.map((x) => (x.status === "fulfilled" ? x.value.exitCode : String(x.reason)));
+      expect(codes).toEqual(Array.from({ length: 48 }, (_, i) => i % 4));
+    } finally {
+      await fast.close();
+    }
+  });
+
   it("reuses one connection for a sequence of commands", async () => {
     const fresh = make();
     try {

@@ -49,9 +49,10 @@ echo 'cinder ALL=(ALL) NOPASSWD: ALL' > "$ROOTFS/etc/sudoers.d/cinder"
 chmod 440 "$ROOTFS/etc/sudoers.d/cinder"
 
 chroot "$ROOTFS" systemctl enable systemd-networkd cinderts-seed.service serial-getty@ttyS0.service >/dev/null 2>&1
+# tgt ships enabled and would take 0.0.0.0:3260 from LIO: tests start their own tgtd on other ports.
 chroot "$ROOTFS" systemctl mask systemd-networkd-wait-online.service systemd-timesyncd.service \
   apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \
-  nvmf-autoconnect.service >/dev/null 2>&1
+  nvmf-autoconnect.service tgt.service >/dev/null 2>&1
 
 # Identity must not be baked in: every boot gets its own (seed disk), see guest/cinderts-seed.sh.
 rm -f "$ROOTFS"/etc/ssh/ssh_host_* "$ROOTFS/etc/iscsi/initiatorname.iscsi"
