@@ -146,11 +146,19 @@ describe("the full cycle through the CLI on the embedded default (file backend +
     expect(valid).toMatchObject({ valid: true, backend: "default" });
   });
 
-  it("volume connect exports to a host given as JSON and prints conn_info; connection disconnect undoes it, twice", async () => {
+  it("volume connect maps to a host given as JSON and prints conn_info; connection disconnect undoes it, twice", async () => {
     const v = await okJson<VolumeJson>(sb, ["volume", "create", "--size", "1"]);
-    const conn = await okJson<ConnectionJson>(sb, ["volume", "connect", v.id, "--connector", "-"], { input: JSON.stringify({ host: "other-host" }) });
-    expect(conn).toMatchObject({ volume_id: v.id, attached: false, protocol: "file", connector: expect.objectContaining({ host: "other-host" }) });
+    // A file backend serves only its own host: another host is refused by the driver's connector check.
+    const other = await run(sb, ["volume", "connect", v.id, "--connector", "-"], { input: JSON.stringify({ host: "other-host" }) });
+    expect(other.exitCode).toBe(2);
+    expect(other.stderr).toMatch(/^cinderts: backend default serves volumes as local files on host .*; host "other-host" cannot open them.*\n$/);
+    expect(await okJson(sb, ["connection", "list", "--volume", v.id])).toEqual([]);
+
+    const props = await okJson<{ host: string }>(sb, ["connector", "show"]);
+    const conn = await okJson<ConnectionJson>(sb, ["volume", "connect", v.id, "--connector", "-"], { input: JSON.stringify(props) });
+    expect(conn).toMatchObject({ volume_id: v.id, attached: false, protocol: "file", connector: expect.objectContaining({ host: props.host }) });
     expect(conn.conn_info?.driver_volume_type).toBe("file");
+    expect(conn.conn_info?.data.path).toBe(`${sb.volumesDir}/volume-${v.id}`);
     expect(conn).not.toHaveProperty("path");
     expect((await okJson<VolumeJson>(sb, ["volume", "show", v.id])).status).toBe("in-use");
     expect(await okJson<ConnectionJson[]>(sb, ["connection", "list", "--volume", v.id])).toHaveLength(1);

@@ -9,11 +9,12 @@ interface Dump {
   secrets: boolean;
   backends: { name: string; driver: string; options: Record<string, unknown> }[];
   volumes: (VolumeJson & { version: number })[];
-  snapshots: (SnapshotJson & { version: number })[];
-  connections: { id: string; version: number }[];
+  snapshots: (SnapshotJson & { backend: string; version: number })[];
+  connections: { id: string; backend: string; version: number }[];
 }
 
-const withoutVersion = <T extends { version: number }>(list: T[]) => list.map(({ version: _v, ...r }) => r).sort((a, b) => ((a as { id: string }).id < (b as { id: string }).id ? -1 : 1));
+const withoutVersion = <T extends { id: string; version: number }>(list: T[]) =>
+  list.map(({ version: _v, ...r }) => r).sort((a, b) => (a.id < b.id ? -1 : 1));
 
 describe("state dump → state load round trip", () => {
   let a: Sandbox;
@@ -74,7 +75,7 @@ describe("state dump → state load round trip", () => {
     const fresh = await sandbox("state-c");
     try {
       const dump = JSON.parse(await ok(a, ["state", "dump"])) as Dump;
-      for (const r of [...dump.volumes, ...dump.snapshots, ...dump.connections]) (r as { backend: string }).backend = "elsewhere";
+      for (const r of [...dump.volumes, ...dump.snapshots, ...dump.connections]) r.backend = "elsewhere";
       const file = join(fresh.dir, "other.json");
       await writeFile(file, JSON.stringify(dump));
       const r = await fails(fresh, ["state", "load", file], 2);
