@@ -2,7 +2,6 @@ import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ConfigError, PluginError, isStorageError } from "./errors.js";
 import { PLUGIN_BRAND, assertPlugin, type AnyPlugin, type PluginKind, type PluginOfKind } from "./plugin.js";
@@ -86,7 +85,8 @@ export async function readManifest(file: string): Promise<LoadedManifest> {
   }
   let raw: unknown;
   try {
-    raw = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+    // yaml is loaded only for YAML manifests: it is a noticeable share of a CLI's cold start.
+    raw = file.endsWith(".json") ? JSON.parse(text) : (await import("yaml")).parse(text);
   } catch (e) {
     throw new ConfigError(`${file}: not valid ${file.endsWith(".json") ? "JSON" : "YAML"}: ${(e as Error).message.split("\n")[0]}`, {
       file,
