@@ -40,7 +40,7 @@ function manifest(dir, persistence, schema) {
     backends: [{ name: "local", driver: "@cinderts/driver-file", options: { path: join(dir, "volumes") } }],
     connectors: [],
     state_dir: join(dir, "state"),
-    logging: { level: "warn" },
+    logging: { level: "info" }, // as operators run it: one JSON line per request
     server: {
       host: "127.0.0.1",
       port: 0,
@@ -63,6 +63,7 @@ function startServer(file) {
         try {
           const j = JSON.parse(buf.slice(0, i));
           if (j.msg === "listening") {
+            child.stdout.resume();
             clearTimeout(timer);
             resolve({ url: j.url, child });
           }
