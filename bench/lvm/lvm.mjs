@@ -7,7 +7,7 @@
  *  2. an export through LIO: our configfs script (one call) beside targetcli (one process per command, as
  *     cinder-rtstool does, and all commands piped into one targetcli);
  *  3. block-copy clone throughput (thick clone of a volume full of data) beside dd with the same block size.
- * Env: BENCH_RUNS (3), BENCH_VG (cinder-volumes), BENCH_CLONE_GIB (1). Build first: pnpm turbo run build --filter @cinderts/bench-lvm...
+ * Env: BENCH_RUNS (3), BENCH_VG (cinder-volumes), BENCH_CLONE_GIB (1), BENCH_SECTIONS (1,2,3). Build first: pnpm turbo run build --filter @cinderts/bench-lvm...
  */
 import { randomUUID } from "node:crypto";
 
@@ -36,6 +36,7 @@ const RUNS = Number(env.BENCH_RUNS ?? 3);
 const VG = env.BENCH_VG ?? "cinder-volumes";
 const CLONE_GIB = Number(env.BENCH_CLONE_GIB ?? 1);
 const GiB = 1024 ** 3;
+const SECTIONS = new Set((env.BENCH_SECTIONS ?? "1,2,3").split(","));
 
 const runner = sshPlugin.create(
   sshPlugin.configSchema.parse({
@@ -80,10 +81,14 @@ const snapRec = (id, vid) => ({ ...rec(id), volume_id: vid, volume_size: 1, stat
 
 await raw(["sh", "-c", 'vgs "$1" >/dev/null 2>&1 || { pvcreate -q -f "$2" && vgcreate -q "$1" "$2"; }', "prep", VG, env.TESTHOST_DATA_DISK]);
 await driver.setup();
+// As cinder-rtstool does (-a <ip>), targetcli gets an explicit portal instead of its default 0.0.0.0:3260, which
+// would also take the port from every other address.
+await raw(["targetcli", "set", "global", "auto_add_default_portal=false"]);
 const props = await connector.getConnectorProperties();
 const initiator = props.initiator;
 
 // ── 1. per-operation latency ──
+if (SECTIONS.has("1")) {
 const ops = { create: [[], []], snapshot: [[], []], clone: [[], []], "export+connect": [[], []], disconnect: [[], []], delete: [[], []] };
 for (let i = 0; i < RUNS; i++) {
   const v = rec(randomUUID());
@@ -132,6 +137,7 @@ for (let i = 0; i < RUNS; i++) {
     await timed(async () => {
       await raw(["targetcli", "/backstores/block", "create", `name=${lv}`, `dev=/dev/${VG}/${lv}`]);
       await raw(["targetcli", "/iscsi", "create", iqn]);
+      await raw(["targetcli", `/iscsi/${iqn}/tpg1/portals`, "create", "127.0.0.1", "3260"]);
       await raw(["targetcli", `/iscsi/${iqn}/tpg1/luns`, "create", `/backstores/block/${lv}`]);
       await raw(["targetcli", `/iscsi/${iqn}/tpg1/acls`, "create", initiator]);
       await raw(["targetcli", `/iscsi/${iqn}/tpg1/acls/${initiator}`, "set", "auth", "userid=benchuser", "password=benchsecret1234"]);
@@ -167,8 +173,10 @@ table(
   ["operation", "cinderts driver", "raw commands (targetcli, lvcreate, iscsiadm)"],
   Object.entries(ops).map(([k, [a, b]]) => [k, fmt(median(a)), fmt(median(b))]),
 );
+}
 
 // ── 2. LIO export: configfs script vs targetcli ──
+if (SECTIONS.has("2")) {
 const lioRows = { configfs: [], "targetcli, one process per command": [], "targetcli, one process, commands on stdin": [] };
 for (let i = 0; i < RUNS; i++) {
   const lv = `lio${i}-${randomUUID().slice(0, 8)}`;
@@ -186,6 +194,7 @@ for (let i = 0; i < RUNS; i++) {
   const cmds = [
     ["/backstores/block", "create", `name=${lv}`, `dev=/dev/${VG}/${lv}`],
     ["/iscsi", "create", iqn],
+    [`/iscsi/${iqn}/tpg1/portals`, "create", "127.0.0.1", "3260"],
     [`/iscsi/${iqn}/tpg1/luns`, "create", `/backstores/block/${lv}`],
     [`/iscsi/${iqn}/tpg1/acls`, "create", initiator],
     [`/iscsi/${iqn}/tpg1/acls/${initiator}`, "set", "auth", "userid=benchuser", "password=benchsecret1234"],
@@ -204,8 +213,10 @@ for (let i = 0; i < RUNS; i++) {
   await raw(["lvremove", "-q", "-f", `${VG}/${lv}`]);
 }
 table(`2. LIO export with CHAP ACL and saved config, median of ${RUNS}`, ["method", "time"], Object.entries(lioRows).map(([k, xs]) => [k, fmt(median(xs))]));
+}
 
 // ── 3. clone throughput ──
+if (SECTIONS.has("3")) {
 const src = rec(randomUUID(), CLONE_GIB);
 await driver.createVolume(src);
 await raw(["dd", "if=/dev/urandom", `of=/dev/${VG}/volume-${src.id}`, "bs=1M", `count=${CLONE_GIB * 1024}`, "oflag=direct", "status=none"]);
@@ -226,4 +237,5 @@ table(`3. block-copy clone of a ${CLONE_GIB} GiB thick volume full of data, medi
   ["driver createClonedVolume (temp snapshot + chunked dd)", fmt(median(cl)), mbps(median(cl))],
   ["dd alone", fmt(median(dd)), mbps(median(dd))],
 ]);
+}
 await runner.close?.();
