@@ -12,7 +12,7 @@ import { prepareTesthost, sshOptions, sshRunnerInstance, testhost, THIN_POOL, VG
 
 describe.skipIf(!testhost)("LVM + LIO on the test host", () => {
   const runner = testhost ? sshRunnerInstance() : undefined;
-  beforeAll(async () => prepareTesthost(runner!, true), 300_000);
+  beforeAll(async () => prepareTesthost(runner!), 300_000);
 
   for (const provisioning of ["thick", "thin"] as const) {
     driverContract({
