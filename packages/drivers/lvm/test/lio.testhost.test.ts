@@ -23,7 +23,7 @@ describe.skipIf(!testhost)("LVM + LIO on the test host", () => {
       target: { plugin: lio, options: { targetIp: "127.0.0.1", targetPort: 3260 } },
       connectors: [{ plugin: iscsi, options: { method: "kernel" } }],
       io: runner ? runnerIo(runner) : undefined,
-      timeoutMs: 600_000,
+      timeoutMs: 1_200_000,
     });
   }
 });

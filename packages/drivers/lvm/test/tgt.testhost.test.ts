@@ -28,6 +28,6 @@ describe.skipIf(!testhost)("LVM + tgt on the test host", () => {
     },
     connectors: [{ plugin: iscsi, options: { method: "kernel" } }],
     io: runner ? runnerIo(runner) : undefined,
-    timeoutMs: 600_000,
+    timeoutMs: 1_200_000,
   });
 });
