@@ -104,6 +104,9 @@ export class SshRunner implements CommandRunner {
       const r = await result;
       this.log.debug("ssh command", { argv: shown, exitCode: r.exitCode, ms: Date.now() - started });
       return r;
+    } catch (e) {
+      this.log.debug("ssh command failed", { argv: shown, error: (e as { code?: string }).code ?? "ABORTED", ms: Date.now() - started });
+      throw e;
     } finally {
       slot.release();
     }
