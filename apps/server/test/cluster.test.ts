@@ -44,6 +44,7 @@ describe.skipIf(!pgEnv)("two server instances on one PostgreSQL and one file dir
     const created = new Map<string, number>(); // id → times a create answered with it
     const acknowledgedSize = new Map<string, number>(); // id → largest size an extend acknowledged
     const unexpected: string[] = [];
+    const conflicts: Record<string, number> = {};
     const counts: Record<string, number> = {};
     let shared: string[] = [];
 
@@ -84,7 +85,10 @@ describe.skipIf(!pgEnv)("two server instances on one PostgreSQL and one file dir
               const id = pick();
               if (!id) break;
               const src = await c.getVolume(id);
-              const v = await c.createVolume({ size: src.size, source_volume_id: id }, { idempotencyKey: `k${n}-${i}` });
+              // Headroom over the source's size: core checks the size before it locks the source, so an extend
+              // landing in between would copy a larger source into a smaller record (see the it.fails test in
+              // api.test.ts, reported for core). +3 outruns any extends that can land in that window.
+              const v = await c.createVolume({ size: src.size + 3, source_volume_id: id }, { idempotencyKey: `k${n}-${i}` });
               created.set(v.id, (created.get(v.id) ?? 0) + 1);
               shared.push(v.id);
               break;
@@ -115,15 +119,18 @@ describe.skipIf(!pgEnv)("two server instances on one PostgreSQL and one file dir
         } catch (e) {
           const code = (e as ApiError).code;
           if (!(e instanceof ApiError) || !EXPECTED.has(code)) unexpected.push(`${kind}: ${(e as Error).message}`);
+          else conflicts[code] = (conflicts[code] ?? 0) + 1;
         }
       }
     };
     const started = Date.now();
     await Promise.all(Array.from({ length: CLIENTS }, (_, n) => run(n)));
     const seconds = (Date.now() - started) / 1000;
-    console.log(`cluster: ${CLIENTS * OPS_PER_CLIENT} ops in ${seconds.toFixed(1)} s`, counts);
+    console.log(`cluster: ${CLIENTS * OPS_PER_CLIENT} ops in ${seconds.toFixed(1)} s`, counts, "refused as expected:", conflicts);
 
     expect(unexpected).toEqual([]);
+    // The clients really contended for the same volumes (otherwise this proves little).
+    expect(Object.values(conflicts).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     // No volume created twice: each id answered to exactly one logical create.
     for (const [id, n] of created) expect(n, id).toBe(1);
 
@@ -139,7 +146,7 @@ describe.skipIf(!pgEnv)("two server instances on one PostgreSQL and one file dir
       expect(["available", "deleted"], `${v.id} settled`).toContain(v.status);
       if (v.status === "available") {
         expect(volumeFiles.has(v.id), `file of ${v.id}`).toBe(true);
-        expect(statSync(join(volumesDir, `volume-${v.id}`)).size).toBe(v.size * GiB);
+        expect(statSync(join(volumesDir, `volume-${v.id}`)).size, JSON.stringify(v)).toBe(v.size * GiB);
       } else {
         expect(volumeFiles.has(v.id), `no file for deleted ${v.id}`).toBe(false);
       }
@@ -157,6 +164,10 @@ describe.skipIf(!pgEnv)("two server instances on one PostgreSQL and one file dir
       const v = byId.get(id)!;
       if (v.status !== "deleted") expect(v.size, `size of ${id}`).toBeGreaterThanOrEqual(size);
     }
+    // One Idempotency-Key sent to both instances at once, three times each: one volume.
+    const racing = await Promise.all([0, 1, 0, 1, 0, 1].map((i) => clients[i]!.createVolume({ size: 1, name: "race" }, { idempotencyKey: "race-both" })));
+    expect(new Set(racing.map((v) => v.id)).size).toBe(1);
+    expect((await api.listVolumes()).filter((v) => v.name === "race")).toHaveLength(1);
     // Both instances served.
     const served = await Promise.all(clients.map((c) => c.call<string>("GET", "/metrics")));
     for (const m of served) expect(m).toMatch(/cinderts_operations_total\{backend="local",op="create",outcome="ok"\} [1-9]/);
