@@ -117,6 +117,52 @@ export class PostgresLockManager implements LockManager {
     }
   }
 
+  /**
+   * Is a session anywhere holding this key? Probed with pg_try_advisory_lock from a connection of our own
+   * (released at once when we got it). Used for owner liveness across hosts.
+   */
+  async isHeldElsewhere(key: string): Promise<boolean> {
+    const k = advisoryKey(key);
+    const client = await this.connect(this.config.connect_timeout_ms, key, this.config.connect_timeout_ms);
+    try {
+      const { rows } = await client.query<{ got: boolean }>("select pg_try_advisory_lock($1::bigint) as got", [k]);
+      if (rows[0]?.got) await client.query("select pg_advisory_unlock($1::bigint)", [k]);
+      return !rows[0]?.got;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * Take the key if nobody holds it, and keep it on a connection of its own until released; undefined when it
+   * is held already (e.g. by another store of this same process, which signals the same thing).
+   */
+  async holdIfFree(key: string): Promise<Lock | undefined> {
+    const k = advisoryKey(key);
+    const client = await this.connect(this.config.connect_timeout_ms, key, this.config.connect_timeout_ms);
+    let got = false;
+    try {
+      got = (await client.query<{ got: boolean }>("select pg_try_advisory_lock($1::bigint) as got", [k])).rows[0]?.got === true;
+    } finally {
+      if (!got) client.release();
+    }
+    if (!got) return undefined;
+    this.held.add(client);
+    let released = false;
+    return {
+      key,
+      release: async () => {
+        if (released) return;
+        released = true;
+        this.held.delete(client);
+        await client.query("select pg_advisory_unlock($1::bigint)", [k]).then(
+          () => client.release(),
+          (e: unknown) => client.release(e instanceof Error ? e : new Error(String(e))),
+        );
+      },
+    };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

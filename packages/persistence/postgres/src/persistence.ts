@@ -2,6 +2,8 @@ import {
   BackendError,
   ConflictError,
   isStorageError,
+  processOwner,
+  type Lock,
   type Logger,
   type Persistence,
   type PutOptions,
@@ -20,6 +22,9 @@ const TABLES = {
   snapshot: { table: "snapshots", columns: ["backend", "volume_id", "name", "status", "created_at"] },
   connection: { table: "connections", columns: ["backend", "volume_id", "node_id", "status", "created_at"] },
 } as const satisfies Record<RecordKind, { table: string; columns: readonly string[] }>;
+
+/** The lock a live process holds under its intent owner name (host:pid). */
+export const ownerKey = (owner: string): string => `owner:${owner}`;
 
 /** Constant advisory-lock key of the migration step ("cinderts" in ASCII, as a bigint). */
 const MIGRATION_LOCK = "7158870408389587827";
@@ -76,6 +81,8 @@ export class PostgresPersistence implements Persistence {
   private readonly s: string;
   private readonly target: string;
   private closed = false;
+  /** Held for this process's life: other hosts tell a live intent owner from a dead one by it. */
+  private ownerLock: Lock | undefined;
 
   constructor(
     private readonly config: PostgresConfig,
@@ -127,6 +134,17 @@ export class PostgresPersistence implements Persistence {
     } finally {
       client.release();
     }
+    this.ownerLock ??= await this.locks.holdIfFree(ownerKey(processOwner()));
+  }
+
+  /**
+   * Is the process that wrote an intent (owner "host:pid") still alive — on any host? Every process on this
+   * store holds an advisory lock named after itself for its whole life, and PostgreSQL frees it when the
+   * process (or its host) dies, so this answers for other hosts too, where a pid check cannot.
+   */
+  async ownerAlive(owner: string): Promise<boolean> {
+    if (owner === processOwner()) return true;
+    return this.locks.isHeldElsewhere(ownerKey(owner));
   }
 
   /** Applied migration versions (for tests and `status` output). */
@@ -138,6 +156,7 @@ export class PostgresPersistence implements Persistence {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.ownerLock?.release().catch(() => undefined);
     await this.locks.close();
     await this.pool.end();
   }

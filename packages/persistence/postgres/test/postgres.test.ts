@@ -220,3 +220,62 @@ describe.skipIf(!pgEnv)("PostgreSQL (testbed)", () => {
     }
   });
 });
+
+describe.skipIf(!pgEnv)("intent owner liveness across hosts", () => {
+  const schema = scratchSchema("owner");
+  afterAll(() => dropSchema(schema));
+
+  it("a live process (any host) is alive while it runs and dead once killed; unknown owners are dead", async () => {
+    const p = makePersistence(schema);
+    await p.init();
+    try {
+      const { processOwner } = await import("@cinderts/core");
+      expect(await p.ownerAlive(processOwner())).toBe(true);
+      // Another "host": a process that holds the owner lock of a name that is not this machine's.
+      const owner = `other-host.example:${4242}`;
+      const pgEntry = fileURLToPath(import.meta.resolve("pg"));
+      const child = spawn(
+        process.execPath,
+        [
+          "--input-type=module",
+          "-e",
+          `import pg from ${JSON.stringify(pgEntry)};
+           const c = new pg.Client({ connectionString: process.env.CINDERTS_PG_URL });
+           await c.connect();
+           await c.query("select pg_advisory_lock($1::bigint)", [process.env.OWNER_KEY]);
+           console.log("held");
+           setInterval(() => {}, 1000);`,
+        ],
+        { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, OWNER_KEY: advisoryKey(`owner:${owner}`) } },
+      );
+      try {
+        await once(child.stdout!, "data");
+        expect(await p.ownerAlive(owner)).toBe(true);
+        child.kill("SIGKILL");
+        await once(child, "exit");
+        // The server notices the closed socket at once; poll briefly for the session to end.
+        let alive = true;
+        for (let i = 0; i < 50 && alive; i++) {
+          alive = await p.ownerAlive(owner);
+          if (alive) await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(alive).toBe(false);
+      } finally {
+        child.kill("SIGKILL");
+      }
+      expect(await p.ownerAlive("never-seen-host:1")).toBe(false);
+      // A second store in this process does not block on, nor take over, the process's owner lock.
+      const q = makePersistence(schema);
+      await q.init();
+      await q.close();
+      expect(await p.ownerAlive(processOwner())).toBe(true);
+      // And another process's view of us (not the short cut for our own name): our owner lock is held.
+      const r = makePersistence(schema);
+      await r.init();
+      expect(await r.locks.isHeldElsewhere(`owner:${processOwner()}`)).toBe(true);
+      await r.close();
+    } finally {
+      await p.close();
+    }
+  });
+});
