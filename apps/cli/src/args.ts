@@ -24,6 +24,8 @@ export interface Parsed {
  * Finds the command words: the leading bare words, skipping global flags (and --manifest's value) so that
  * `cinderts --json volume list` and `cinderts volume list --json` both work.
  */
+const GLOBAL_FLAG = /^(--(json|quiet|verbose|help|manifest)(=.*)?|-[qvhm])$/;
+
 export function commandWords(argv: readonly string[], max: number): { words: string[]; rest: string[] } {
   const words: string[] = [];
   const rest: string[] = [];
@@ -32,6 +34,8 @@ export function commandWords(argv: readonly string[], max: number): { words: str
     const t = argv[i]!;
     if (t === "--") break;
     if (t.startsWith("-")) {
+      // A command's own flag ends the command words: its value must not be taken for one (`reconcile --backend b`).
+      if (!GLOBAL_FLAG.test(t)) break;
       rest.push(t);
       if ((t === "--manifest" || t === "-m") && i + 1 < argv.length) rest.push(argv[++i]!);
       continue;

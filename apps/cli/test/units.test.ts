@@ -11,6 +11,8 @@ describe("argument parsing", () => {
       rest: ["--manifest", "m.yaml", "--json", "--backend", "x"],
     });
     expect(commandWords(["reconcile", "--json"], 1)).toEqual({ words: ["reconcile"], rest: ["--json"] });
+    // A command flag's value is not a command word.
+    expect(commandWords(["reconcile", "--backend", "default"], 2)).toEqual({ words: ["reconcile"], rest: ["--backend", "default"] });
   });
 
   it("takes a negative number as the value of a string option", () => {
