@@ -70,8 +70,13 @@ FPR="$(ssh-keygen -l -E sha256 -f host_ed25519.pub | awk '{print $2}')"
 
 pw_lines=""
 if [[ "${SSHD_NO_PASSWORD_USER:-0}" != 1 ]]; then
+  MARK="cinderts sshd testbed"
   if ! id "$PW_USER" >/dev/null 2>&1; then
-    useradd --home-dir "$D/home" --create-home --shell /bin/sh "$PW_USER"
+    useradd --comment "$MARK" --home-dir "$D/home" --create-home --shell /bin/sh "$PW_USER"
+    touch "$D/.created-user"
+  elif [[ "$(getent passwd "$PW_USER" | cut -d: -f5)" == "$MARK" ]]; then
+    # Left by an earlier run that was killed before stop.sh (the comment says it is ours): adopt it.
+    mkdir -p "$D/home" && usermod --home "$D/home" "$PW_USER"
     touch "$D/.created-user"
   fi
   if [[ -f "$D/.created-user" ]]; then
