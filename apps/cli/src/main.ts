@@ -12,13 +12,14 @@ import {
 import { GLOBAL_OPTIONS, commandWords, parseCommandArgs, type Options } from "./args.js";
 import { COMMANDS, type CommandContext, type CommandSpec } from "./commands.js";
 import { DEMO } from "./demo.js";
+import { NODE_COMMANDS } from "./node.js";
 import { resolveManifest } from "./manifest.js";
 import { Records } from "./records.js";
 import { Output, oneLine, toJson, type GlobalFlags, type IO } from "./output.js";
 
 export { type IO } from "./output.js";
 
-const ALL: CommandSpec[] = [...COMMANDS, DEMO];
+const ALL: CommandSpec[] = [...COMMANDS, ...NODE_COMMANDS, DEMO];
 const VERSION = "0.1.0";
 
 function optionHelp(options: Options): string[] {
