@@ -2,7 +2,10 @@ import { z } from "zod";
 import { ConfigError, InvalidArgumentError, type ValidationIssue } from "./errors.js";
 
 /** Schema fields registered here are redacted in logs, errors and dumps. */
-export const secretRegistry = z.registry<{ secret: true }>();
+// Global so that a plugin bundling its own copy of core marks its secrets where the host looks for them.
+const REGISTRY_KEY = Symbol.for("cinderts.secretRegistry");
+export const secretRegistry: ReturnType<typeof z.registry<{ secret: true }>> = ((globalThis as Record<symbol, unknown>)[REGISTRY_KEY] ??=
+  z.registry<{ secret: true }>()) as ReturnType<typeof z.registry<{ secret: true }>>;
 
 /** A string option that is a secret (password, CHAP secret, key, token). */
 export function secret(): z.ZodString {

@@ -63,8 +63,8 @@ export class FileDriver implements VolumeDriver, SupportsInventory, SupportsLoca
     private readonly ctx: DriverContext,
     private readonly version: string,
   ) {
-    // Relative paths are relative to the working directory: the driver context carries no manifest directory.
-    this.dir = resolve(options.path);
+    // Relative paths are relative to the manifest's directory (as `path: ./volumes` in a manifest means).
+    this.dir = resolve(ctx.baseDir ?? process.cwd(), options.path);
   }
 
   // ───────────── paths ─────────────

@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import { open } from "node:fs/promises";
 import { InProcessLockManager, InvalidArgumentError, nowIso, silentLogger, type DriverContext, type KeyValueStore, type SnapshotRecord, type Target, type VolumeRecord } from "@cinderts/core";
@@ -23,6 +24,8 @@ export function driverContext(extra: Partial<DriverContext> = {}): DriverContext
     stateDir: "/nonexistent-state-dir",
     kv: memoryKv(),
     backendName: "files",
+    nodeId: hostname(),
+    baseDir: process.cwd(),
     ...extra,
   };
 }
