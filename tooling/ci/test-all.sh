@@ -13,4 +13,5 @@ set -a
 # shellcheck disable=SC1090
 source "$env_file"
 set +a
-pnpm turbo run test --concurrency=1 --output-logs=full
+# --continue: one failing package does not hide the others' results (the exit code still fails).
+pnpm turbo run test --concurrency=1 --continue --output-logs=full
