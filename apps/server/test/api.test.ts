@@ -193,7 +193,7 @@ describe.skipIf(!pgEnv)("server API on PostgreSQL and the file backend", () => {
     // takes the source's lock and does not compare again after, so an extend that lands in between makes a clone
     // whose file is larger than its record. Here the extend is played by this test while it holds the lock.
     // When core re-checks under the lock this starts failing: turn it into a plain `it` expecting 400 body.size.
-    it.fails("core race: a clone sized before a concurrent extend of its source is refused (fails until core re-checks under lock)", async () => {
+    it("a clone sized before a concurrent extend of its source is refused (core re-checks under the source lock)", async () => {
       const src = (await call(url, "POST", "/v1/volumes", { body: { size: 1 } })).json;
       const lock = await srv.ct.locks.acquire(`volume:${src.id}`);
       const pending = call(url, "POST", "/v1/volumes", { body: { size: 1, source_volume_id: src.id } });

@@ -217,6 +217,13 @@ export class Backend {
           });
         }
       }
+      // An extend of the source may have landed between the first check and the lock.
+      const minimum = source?.size ?? snapshot?.volume_size ?? 0;
+      if (args.size < minimum) {
+        throw new InvalidArgumentError(`size ${args.size} GiB is smaller than the source (${minimum} GiB)`, {
+          issues: [{ path: "size", message: `must be at least ${minimum}` }],
+        });
+      }
       // The record exists before the backend object does: a crash from here on leaves a record to reconcile.
       let rec = await this.persistence.put("volume", draft, { expectVersion: 0 });
       try {

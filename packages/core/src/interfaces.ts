@@ -127,6 +127,11 @@ export interface Persistence {
   listKeys(prefix?: string): Promise<string[]>;
   /** Cross-process locks that share this store's reach; absent → the host uses an in-process manager. */
   readonly locks?: LockManager;
+  /**
+   * Is the process that recorded an intent (host:pid:stamp) still alive — also on another host? Stores shared
+   * between hosts can answer (e.g. by session presence); absent → only owners on this host can be judged.
+   */
+  ownerAlive?(owner: string): Promise<boolean>;
 }
 
 // ───────────────────────────── drivers ─────────────────────────────

@@ -1,7 +1,7 @@
 import { lockKey, reasonOf, type Backend } from "./backend.js";
 import type { Cinderts } from "./cinderts.js";
 import { isStorageError } from "./errors.js";
-import { supportsInventory } from "./interfaces.js";
+import { supportsInventory, type Persistence } from "./interfaces.js";
 import type { ConnectionRecord, SnapshotRecord, VolumeRecord } from "./records.js";
 import { nowIso, ownerIsAlive } from "./util.js";
 
@@ -34,9 +34,14 @@ export interface ReconcileReport {
   skipped: { kind: string; id: string; reason: string }[];
 }
 
-function isAbandoned(intent: { owner: string; started_at: string } | null, staleAfterMs?: number): boolean {
+async function isAbandoned(
+  persistence: Persistence,
+  intent: { owner: string; started_at: string } | null,
+  staleAfterMs?: number,
+): Promise<boolean> {
   if (!intent) return false;
   if (!ownerIsAlive(intent.owner)) return true;
+  if (persistence.ownerAlive && !(await persistence.ownerAlive(intent.owner))) return true;
   return staleAfterMs !== undefined && Date.now() - Date.parse(intent.started_at) > staleAfterMs;
 }
 
@@ -83,17 +88,17 @@ async function reconcileBackend(b: Backend, opts: ReconcileOptions, report: Reco
 
   // Connections first: they hold volumes in-use.
   for (const c of await persistence.find("connection", { backend: b.name })) {
-    if (!isAbandoned(c.intent, opts.staleAfterMs)) continue;
+    if (!(await isAbandoned(persistence, c.intent, opts.staleAfterMs))) continue;
     await tryLocked([lockKey.volume(c.volume_id)], () => settleConnection(b, c, act), { kind: "connection", id: c.id });
   }
 
   for (const v of await persistence.find("volume", { backend: b.name })) {
-    if (!isAbandoned(v.intent, opts.staleAfterMs)) continue;
+    if (!(await isAbandoned(persistence, v.intent, opts.staleAfterMs))) continue;
     await tryLocked([lockKey.volume(v.id)], () => settleVolume(b, v, act), { kind: "volume", id: v.id });
   }
 
   for (const s of await persistence.find("snapshot", { backend: b.name })) {
-    if (!isAbandoned(s.intent, opts.staleAfterMs)) continue;
+    if (!(await isAbandoned(persistence, s.intent, opts.staleAfterMs))) continue;
     await tryLocked([lockKey.volume(s.volume_id), lockKey.snapshot(s.id)], () => settleSnapshot(b, s, act), {
       kind: "snapshot",
       id: s.id,

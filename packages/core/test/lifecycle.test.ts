@@ -105,6 +105,25 @@ describe("volume lifecycle", () => {
     expect((await backend.getVolume("pre-existing")).status).toBe("error");
   });
 
+  it("re-checks a clone's size under the source lock (an extend may land in between)", async () => {
+    const { ct, backend, array } = await openFake();
+    close = () => ct.close();
+    const src = await backend.createVolume({ size: 1 });
+    let reached!: () => void;
+    const atHang = new Promise<void>((r) => (reached = r));
+    array.hang = { op: "extendVolume", reached };
+    const extend = backend.extendVolume({ id: src.id, size: 4 });
+    await atHang;
+    const clone = backend.createVolume({ size: 2, source_volume_id: src.id });
+    await new Promise((r) => setTimeout(r, 20));
+    array.hang.release!();
+    array.hang = undefined;
+    await extend;
+    const e = await failure(clone);
+    expect(e.code).toBe("INVALID_ARGUMENT");
+    expect(array.volumes.size).toBe(1);
+  });
+
   it("a failed extend marks error_extending; extend of a deleted volume is refused", async () => {
     const { ct, backend, array } = await openFake();
     close = () => ct.close();

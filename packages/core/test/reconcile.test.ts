@@ -88,3 +88,22 @@ describe("reconcile after a crash", () => {
     await ct.close();
   });
 });
+
+describe("reconcile asks the persistence about owners on other hosts", () => {
+  it("settles an intent whose remote owner the shared store says is gone", async () => {
+    const persistence = new MemoryPersistence();
+    const gone = new Set(["other-host:42:x"]);
+    Object.assign(persistence, { ownerAlive: async (o: string) => !gone.has(o) });
+    const { ct, backend } = await openFake({ persistence });
+    const a = await backend.createVolume({ size: 1 });
+    const b = await backend.createVolume({ size: 1 });
+    for (const [v, owner] of [[a, "other-host:42:x"], [b, "other-host:43:x"]] as const) {
+      const rec = (await persistence.get("volume", v.id))!;
+      await persistence.put("volume", { ...rec, status: "creating", intent: { op: "create", started_at: rec.created_at, owner } });
+    }
+    await ct.reconcile();
+    expect((await backend.getVolume(a.id)).status).toBe("available");
+    expect((await backend.getVolume(b.id)).status).toBe("creating");
+    await ct.close();
+  });
+});
