@@ -8,13 +8,13 @@ import sshRunner from "@cinderts/runner-ssh";
 import lio from "@cinderts/target-lio";
 import iscsi from "@cinderts/connector-iscsi";
 import lvm from "../src/index.js";
-import { prepareTesthost, sshOptions, sshRunnerInstance, testhost, THIN_POOL, VG } from "./testhost.js";
+import { contractEnabled, prepareTesthost, sshOptions, sshRunnerInstance, testhost, THIN_POOL, VG } from "./testhost.js";
 
 describe.skipIf(!testhost)("LVM + LIO on the test host", () => {
   const runner = testhost ? sshRunnerInstance() : undefined;
   beforeAll(async () => prepareTesthost(runner!), 300_000);
 
-  for (const provisioning of ["thick", "thin"] as const) {
+  for (const provisioning of (["thick", "thin"] as const).filter((p) => contractEnabled(`lio-${p}`))) {
     driverContract({
       name: `lvm ${provisioning} + lio (test host, kernel iSCSI)`,
       driver: lvm,

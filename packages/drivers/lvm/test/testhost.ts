@@ -13,6 +13,12 @@ export const testhost = testbedEnv("testhost", [
   "TESTHOST_ISCSI_PORTAL",
 ]);
 
+/** Which test-host contracts run: CINDERTS_LVM_CONTRACTS=lio-thick,lio-thin,tgt-thin (default: all three). */
+export function contractEnabled(name: "lio-thick" | "lio-thin" | "tgt-thin"): boolean {
+  const list = process.env.CINDERTS_LVM_CONTRACTS;
+  return !list || list.split(",").map((s) => s.trim()).includes(name);
+}
+
 export const VG = "cinder-volumes";
 export const THIN_POOL = "cinderts-pool";
 

@@ -8,9 +8,9 @@ import sshRunner from "@cinderts/runner-ssh";
 import tgt from "@cinderts/target-tgt";
 import iscsi from "@cinderts/connector-iscsi";
 import lvm from "../src/index.js";
-import { ensureGuestTgt, GUEST_TGT_CONTROL_PORT, GUEST_TGT_PORTAL, prepareTesthost, sshOptions, sshRunnerInstance, testhost, THIN_POOL, VG } from "./testhost.js";
+import { contractEnabled, ensureGuestTgt, GUEST_TGT_CONTROL_PORT, GUEST_TGT_PORTAL, prepareTesthost, sshOptions, sshRunnerInstance, testhost, THIN_POOL, VG } from "./testhost.js";
 
-describe.skipIf(!testhost)("LVM + tgt on the test host", () => {
+describe.skipIf(!testhost || !contractEnabled("tgt-thin"))("LVM + tgt on the test host", () => {
   const runner = testhost ? sshRunnerInstance() : undefined;
   beforeAll(async () => {
     await prepareTesthost(runner!);
