@@ -65,7 +65,7 @@ describe.skipIf(!ceph).each(transports)("RBD on a real cluster (%s transport)", 
     };
     expect(ci).toMatchObject({
       driver_volume_type: "rbd",
-      data: { name: `${pool}/${volumeImage(v.id)}`, hosts: ["127.0.0.1"], ports: ["6789"], secret_uuid: mons.fsid, auth_username: "admin" },
+      data: { name: `${pool}/${volumeImage(v.id)}`, hosts: ["127.0.0.1"], ports: [process.env.CINDERTS_CEPH_MON_PORT_V1 ?? "6789"], secret_uuid: mons.fsid, auth_username: "admin" },
     });
     expect(ci.data).not.toHaveProperty("keyring");
   });
