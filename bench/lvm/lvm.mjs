@@ -51,7 +51,7 @@ const runner = sshPlugin.create(
 );
 const raw = (argv, opts = {}) => runner.run(argv, { root: true, ...opts });
 const kv = { get: async () => undefined, set: async () => undefined, delete: async () => undefined, list: async () => [] };
-const base = { logger: core.silentLogger, runner, locks: new core.InProcessLockManager(), stateDir: "/tmp", kv, backendName: "bench" };
+const base = { logger: core.silentLogger, runner, locks: new core.InProcessLockManager(), stateDir: "/tmp", kv, backendName: "bench", nodeId: "bench", baseDir: "/tmp" };
 const target = lioPlugin.create(lioPlugin.configSchema.parse({ targetIp: "127.0.0.1", targetPort: 3260 }), base);
 const driver = lvmPlugin.create(lvmPlugin.configSchema.parse({ volumeGroup: VG, volumeClear: "none" }), { ...base, target });
 const connector = iscsiPlugin.create(iscsiPlugin.configSchema.parse({ method: "kernel" }), base);

@@ -65,5 +65,7 @@ export function targetContext(runner: CommandRunner, stateDir = "/tmp"): TargetC
     stateDir,
     kv: { get: async () => undefined, set: async () => undefined, delete: async () => undefined, list: async () => [] },
     backendName: "test",
+    nodeId: "test-node",
+    baseDir: "/tmp",
   };
 }

@@ -27,7 +27,7 @@ const lvRow = (name: string, size: number, attr = "-wi-a-----", origin = "", poo
 
 function driver(runner: RecordingRunner, o: Record<string, unknown> = {}, target?: Target) {
   const ctx: DriverContext = {
-    logger: silentLogger, runner, locks: new InProcessLockManager(), stateDir: "/tmp", backendName: "lvm1",
+    logger: silentLogger, runner, locks: new InProcessLockManager(), stateDir: "/tmp", backendName: "lvm1", nodeId: "test-node", baseDir: "/tmp",
     kv: { get: async () => undefined, set: async () => undefined, delete: async () => undefined, list: async () => [] },
     ...(target ? { target } : {}),
   };

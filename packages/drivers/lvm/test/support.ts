@@ -65,5 +65,7 @@ export function targetContext(runner: CommandRunner): TargetContext {
     stateDir: "/tmp",
     kv: { get: async () => undefined, set: async () => undefined, delete: async () => undefined, list: async () => [] },
     backendName: "test",
+    nodeId: "test-node",
+    baseDir: "/tmp",
   };
 }
