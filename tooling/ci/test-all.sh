@@ -14,4 +14,7 @@ set -a
 source "$env_file"
 set +a
 # --continue: one failing package does not hide the others' results (the exit code still fails).
+# The LVM test-host contracts run under TCG emulation (minutes each): CI runs one per target helper and
+# provisioning mode (thick+LIO, thin+tgt); set CINDERTS_LVM_CONTRACTS=lio-thick,lio-thin,tgt-thin for all three.
+export CINDERTS_LVM_CONTRACTS=${CINDERTS_LVM_CONTRACTS:-lio-thick,tgt-thin}
 pnpm turbo run test --concurrency=1 --continue --output-logs=full
