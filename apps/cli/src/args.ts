@@ -7,6 +7,12 @@ export type Options = Record<string, OptionSpec>;
 /** Flags every command accepts, wherever they appear on the line. */
 export const GLOBAL_OPTIONS = {
   manifest: { type: "string", value: "FILE", help: "manifest to use (default ./cinderts.yaml, $CINDERTS_MANIFEST, else the embedded default)" },
+  server: { type: "string", value: "URL", help: "run the command against this cinderts server (default $CINDERTS_SERVER)" },
+  token: {
+    type: "string",
+    value: "TOKEN",
+    help: "bearer token for --server; prefer $CINDERTS_TOKEN: a token on the command line is visible to other users in ps",
+  },
   json: { type: "boolean", help: "machine output: one JSON document on stdout" },
   quiet: { type: "boolean", short: "q", help: "print only ids (or nothing)" },
   verbose: { type: "boolean", short: "v", help: "log operations (JSON lines on stderr)" },
@@ -21,10 +27,12 @@ export interface Parsed {
 }
 
 /**
- * Finds the command words: the leading bare words, skipping global flags (and --manifest's value) so that
+ * Finds the command words: the leading bare words, skipping global flags (and their values) so that
  * `cinderts --json volume list` and `cinderts volume list --json` both work.
  */
-const GLOBAL_FLAG = /^(--(json|quiet|verbose|help|manifest)(=.*)?|-[qvhm])$/;
+const GLOBAL_FLAG = /^(--(json|quiet|verbose|help|manifest|server|token)(=.*)?|-[qvhm])$/;
+/** Global flags whose value is the next word (unless given as --flag=value). */
+const TAKES_VALUE = new Set(["--manifest", "-m", "--server", "--token"]);
 
 export function commandWords(argv: readonly string[], max: number): { words: string[]; rest: string[] } {
   const words: string[] = [];
@@ -37,7 +45,7 @@ export function commandWords(argv: readonly string[], max: number): { words: str
       // A command's own flag ends the command words: its value must not be taken for one (`reconcile --backend b`).
       if (!GLOBAL_FLAG.test(t)) break;
       rest.push(t);
-      if ((t === "--manifest" || t === "-m") && i + 1 < argv.length) rest.push(argv[++i]!);
+      if (TAKES_VALUE.has(t) && i + 1 < argv.length) rest.push(argv[++i]!);
       continue;
     }
     words.push(t);

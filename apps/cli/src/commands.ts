@@ -4,24 +4,14 @@ import {
   CreateVolumeInput,
   ResourceIdSchema,
   InvalidArgumentError,
-  connectionView,
-  isStorageError,
   parseInput,
-  redact,
-  snapshotView,
-  volumeView,
-  type Backend,
-  type BackendStats,
   type Cinderts,
-  type ConnectionRecord,
   type LoadedManifest,
-  type OperationOptions,
 } from "@cinderts/core";
 import { sizeArg, str, type Options, type Parsed } from "./args.js";
-import { listDrivers } from "./drivers.js";
 import { details, oneLine, table, type IO, type Output } from "./output.js";
-import { progressBar } from "./progress.js";
 import type { Records } from "./records.js";
+import type { Service } from "./service.js";
 
 /** What a command gets: its parsed arguments, the output, and lazy access to the library. */
 export interface CommandContext {
@@ -39,6 +29,13 @@ export interface CommandContext {
   cliUrl: string;
   /** An AbortSignal that fires on Ctrl-C, for long copies. */
   signal: AbortSignal;
+  /**
+   * What commands call: the library in this process, or a cinderts server with --server / $CINDERTS_SERVER.
+   * Resolved on first use, after the command has checked its input.
+   */
+  service(): Promise<Service>;
+  /** The server commands run against, if any (for commands that exist only with a server or only without). */
+  server: { url: string } | undefined;
 }
 
 export interface CommandSpec {
@@ -48,6 +45,8 @@ export interface CommandSpec {
   options?: Options;
   /** Names of the positionals, required unless in brackets ("[NAME]"). */
   positionals?: readonly string[];
+  /** false: runs in-process only; with --server it fails with INVALID_ARGUMENT saying so. */
+  remote?: boolean;
   run(ctx: CommandContext): Promise<void>;
 }
 
@@ -57,26 +56,6 @@ function positional(ctx: CommandContext, i: number, name: string): string {
   const v = ctx.positionals[i];
   if (v === undefined || v === "") throw new InvalidArgumentError(`missing ${name}`, { issues: [{ path: name, message: "required" }] });
   return v;
-}
-
-/**
- * The backend a new object goes to when none is named: the only one, or the one called "default".
- * Several backends and no choice is a question for the user, not a guess.
- */
-function pickBackend(ct: Cinderts, name: string | undefined): Backend {
-  if (name !== undefined) return ct.backend(name);
-  if (ct.backends.size === 1) return [...ct.backends.values()][0]!;
-  const d = ct.backends.get("default");
-  if (d) return d;
-  throw new InvalidArgumentError(`this manifest has several backends (${[...ct.backends.keys()].join(", ")}): choose one with --backend`, {
-    issues: [{ path: "backend", message: "required when the manifest has several backends" }],
-  });
-}
-
-/** Driver setup runs before the first change, so a misconfigured backend fails before a record is written. */
-async function ready(ct: Cinderts, b: Backend): Promise<Backend> {
-  await ct.ensureSetup(b);
-  return b;
 }
 
 async function readJsonArg(ctx: CommandContext, source: string, flag: string): Promise<unknown> {
@@ -106,8 +85,6 @@ function metadataArg(values: Parsed["values"]): Record<string, string> | undefin
 }
 
 const showSecrets = (values: Parsed["values"]) => values["show-secrets"] === true;
-const connView = (c: ConnectionRecord, secrets: boolean) => connectionView(c, { redact: secrets ? (x) => x : (x) => redact(x) });
-
 const VOLUME_COLUMNS = [
   ["id", "ID"],
   ["name", "NAME"],
@@ -131,32 +108,6 @@ const CONNECTION_COLUMNS = [
   ["path", "PATH"],
 ] as const;
 
-/**
- * Progress for a copy: a bar on a terminal, nothing otherwise. CINDERTS_TEST_STALL_COPY=1 freezes the process
- * at the first progress report (test hook: lets the crash test SIGKILL a clone reliably mid-copy).
- */
-function copyProgress(ctx: CommandContext, label: string): { opts: OperationOptions; finish(): void } {
-  const stall = ctx.io.env.CINDERTS_TEST_STALL_COPY === "1";
-  const bar = ctx.io.interactive && !ctx.out.flags.json && !ctx.out.flags.quiet ? progressBar(ctx.io.stderr, label, ctx.io.columns) : undefined;
-  if (!bar && !stall) return { opts: { signal: ctx.signal }, finish() {} };
-  let stalled = false;
-  return {
-    opts: {
-      signal: ctx.signal,
-      progress: (done, total) => {
-        bar?.update(done, total);
-        if (stall && !stalled) {
-          stalled = true;
-          ctx.io.stderr(`cinderts-test: copy stalled at ${done}/${total}\n`);
-          // Block the event loop (and so the copy) until the test kills us.
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
-        }
-      },
-    },
-    finish: () => bar?.finish(),
-  };
-}
-
 // ───────────── commands ─────────────
 
 const BACKEND = { backend: { type: "string", value: "NAME", help: "backend (default: the only one, or 'default')" } } satisfies Options;
@@ -166,8 +117,7 @@ export const COMMANDS: CommandSpec[] = [
     words: ["backend", "list"],
     summary: "list the backends of the manifest",
     async run(ctx) {
-      const ct = await ctx.open();
-      const list = [...ct.backends.values()].map((b) => b.describe());
+      const list = await (await ctx.service()).backends();
       ctx.out.result(
         list,
         () => table(list, [["name", "NAME"], ["driver", "DRIVER"], ["driver_version", "VERSION"], ["vendor", "VENDOR"]]),
@@ -182,16 +132,14 @@ export const COMMANDS: CommandSpec[] = [
     positionals: ["[NAME]"],
     options: { refresh: { type: "boolean", help: "ask the backend again instead of using cached stats" } },
     async run(ctx) {
-      const ct = await ctx.open();
       const refresh = ctx.values.refresh === true;
       const name = ctx.positionals[0];
+      const all = await (await ctx.service()).stats(name, { refresh });
       if (name !== undefined) {
-        const s = await ct.backend(name).stats({ refresh });
+        const s = all[0]!;
         ctx.out.result(s, () => JSON.stringify(s, null, 2), () => s.volume_backend_name);
         return;
       }
-      const all: BackendStats[] = [];
-      for (const b of ct.backends.values()) all.push(await b.stats({ refresh }));
       ctx.out.result(all, () => JSON.stringify(all, null, 2), () => all.map((s) => s.volume_backend_name).join("\n"));
     },
   },
@@ -199,7 +147,7 @@ export const COMMANDS: CommandSpec[] = [
     words: ["driver", "list"],
     summary: "installed driver plugins with their options as JSON Schema",
     async run(ctx) {
-      const list = await listDrivers(await ctx.manifest(), ctx.cliUrl);
+      const list = await (await ctx.service()).drivers();
       ctx.out.result(
         list,
         () =>
@@ -238,28 +186,7 @@ export const COMMANDS: CommandSpec[] = [
       const input = { size: size ?? 1, name, snapshot_id: snapshotId, source_volume_id: sourceId, metadata };
       parseInput(CreateVolumeInput, input, "volume");
 
-      const ct = await ctx.open();
-      let backend: Backend;
-      let sourceSize: number | undefined;
-      if (snapshotId) {
-        const snap = await ct.getSnapshot(snapshotId);
-        backend = pickBackend(ct, str(ctx.values, "backend") ?? snap.backend);
-        sourceSize = snap.volume_size;
-      } else if (sourceId) {
-        const src = await ct.getVolume(sourceId);
-        backend = pickBackend(ct, str(ctx.values, "backend") ?? src.backend);
-        sourceSize = src.size;
-      } else backend = pickBackend(ct, str(ctx.values, "backend"));
-      await ready(ct, backend);
-      const copying = Boolean(snapshotId || sourceId);
-      const progress = copying ? copyProgress(ctx, snapshotId ? "restoring" : "cloning") : undefined;
-      let rec;
-      try {
-        rec = await backend.createVolume({ ...input, size: size ?? sourceSize! }, progress?.opts ?? { signal: ctx.signal });
-      } finally {
-        progress?.finish();
-      }
-      const view = volumeView(rec);
+      const view = await (await ctx.service()).createVolume({ ...input, size, backend: str(ctx.values, "backend") });
       ctx.out.result(view, () => details(view), () => view.id);
     },
   },
@@ -269,11 +196,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: "list volumes",
     options: { backend: { type: "string", value: "NAME", help: "only this backend" }, all: { type: "boolean", help: "include deleted volumes" } },
     async run(ctx) {
-      const r = await ctx.records();
-      const backend = str(ctx.values, "backend");
-      r.checkBackend(backend);
-      const all = await r.persistence.find("volume", backend ? { backend } : {});
-      const list = all.filter((v) => ctx.values.all === true || v.status !== "deleted").map(volumeView);
+      const list = await (await ctx.service()).listVolumes({ backend: str(ctx.values, "backend"), all: ctx.values.all === true });
       ctx.out.result(list, () => table(list, VOLUME_COLUMNS), () => list.map((v) => v.id).join("\n"));
     },
   },
@@ -284,7 +207,7 @@ export const COMMANDS: CommandSpec[] = [
     positionals: ["ID"],
     async run(ctx) {
       const id = positional(ctx, 0, "volume ID");
-      const view = volumeView(await (await ctx.records()).get("volume", id));
+      const view = await (await ctx.service()).getVolume(id);
       ctx.out.result(view, () => details(view), () => view.id);
     },
   },
@@ -298,9 +221,7 @@ export const COMMANDS: CommandSpec[] = [
       const id = positional(ctx, 0, "volume ID");
       const size = sizeArg(ctx.values);
       if (size === undefined) throw new InvalidArgumentError("--size is required (the new size in GiB)", { issues: [{ path: "size", message: "required" }] });
-      const ct = await ctx.open();
-      const b = await ready(ct, await ct.backendForVolume(id));
-      const view = volumeView(await b.extendVolume({ id, size }));
+      const view = await (await ctx.service()).extendVolume(id, size);
       ctx.out.result(view, () => details(view), () => view.id);
     },
   },
@@ -312,12 +233,7 @@ export const COMMANDS: CommandSpec[] = [
     options: { force: { type: "boolean", help: "also disconnect it and delete its snapshots" } },
     async run(ctx) {
       const id = positional(ctx, 0, "volume ID");
-      const ct = await ctx.open();
-      const b = await ct.backendForVolume(id);
-      const current = await b.getVolume(id);
-      if (current.status !== "deleted") await ready(ct, b);
-      await b.deleteVolume({ id, force: ctx.values.force === true });
-      const view = volumeView(await b.getVolume(id));
+      const view = await (await ctx.service()).deleteVolume(id, { force: ctx.values.force === true });
       ctx.out.result(view, () => `volume ${view.id} deleted`);
     },
   },
@@ -328,9 +244,7 @@ export const COMMANDS: CommandSpec[] = [
     positionals: ["ID"],
     async run(ctx) {
       const id = positional(ctx, 0, "volume ID");
-      const ct = await ctx.open();
-      const b = await ready(ct, await ct.backendForVolume(id));
-      const view = connView(await b.attach(id, { signal: ctx.signal }), false);
+      const view = await (await ctx.service()).attachVolume(id);
       ctx.out.result(view, () => details(view), () => view.path ?? view.id);
     },
   },
@@ -342,10 +256,7 @@ export const COMMANDS: CommandSpec[] = [
     options: { force: { type: "boolean", help: "detach even if the host side reports it busy" } },
     async run(ctx) {
       const id = positional(ctx, 0, "volume ID");
-      const ct = await ctx.open();
-      const b = await ready(ct, await ct.backendForVolume(id));
-      await b.detachVolume(id, { force: ctx.values.force === true });
-      const view = volumeView(await b.getVolume(id));
+      const view = await (await ctx.service()).detachVolume(id, { force: ctx.values.force === true });
       ctx.out.result(view, () => `volume ${view.id} detached`);
     },
   },
@@ -363,9 +274,7 @@ export const COMMANDS: CommandSpec[] = [
       const source = str(ctx.values, "connector");
       if (!source) throw new InvalidArgumentError("--connector FILE|- is required", { issues: [{ path: "connector", message: "required" }] });
       const connector = await readJsonArg(ctx, source, "--connector");
-      const ct = await ctx.open();
-      const b = await ready(ct, await ct.backendForVolume(id));
-      const view = connView(await b.connect({ volume_id: id, connector }), showSecrets(ctx.values));
+      const view = await (await ctx.service()).connect(id, connector, { secrets: showSecrets(ctx.values) });
       ctx.out.result(view, () => details(view), () => view.id);
     },
   },
@@ -384,9 +293,7 @@ export const COMMANDS: CommandSpec[] = [
       const volumeId = positional(ctx, 0, "VOLUME_ID");
       const input = { volume_id: volumeId, name: str(ctx.values, "name"), metadata: metadataArg(ctx.values) };
       parseInput(CreateSnapshotInput, input, "snapshot");
-      const ct = await ctx.open();
-      const b = await ready(ct, await ct.backendForVolume(volumeId));
-      const view = snapshotView(await b.createSnapshot(input));
+      const view = await (await ctx.service()).createSnapshot(input);
       ctx.out.result(view, () => details(view), () => view.id);
     },
   },
@@ -396,10 +303,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: "list snapshots",
     options: { volume: { type: "string", value: "ID", help: "only snapshots of this volume" }, all: { type: "boolean", help: "include deleted snapshots" } },
     async run(ctx) {
-      const r = await ctx.records();
-      const volumeId = str(ctx.values, "volume");
-      const all = await r.persistence.find("snapshot", volumeId ? { volume_id: volumeId } : {});
-      const list = all.filter((s) => ctx.values.all === true || s.status !== "deleted").map(snapshotView);
+      const list = await (await ctx.service()).listSnapshots({ volume_id: str(ctx.values, "volume"), all: ctx.values.all === true });
       ctx.out.result(list, () => table(list, SNAPSHOT_COLUMNS), () => list.map((s) => s.id).join("\n"));
     },
   },
@@ -410,7 +314,7 @@ export const COMMANDS: CommandSpec[] = [
     positionals: ["ID"],
     async run(ctx) {
       const id = positional(ctx, 0, "snapshot ID");
-      const view = snapshotView(await (await ctx.records()).get("snapshot", id));
+      const view = await (await ctx.service()).getSnapshot(id);
       ctx.out.result(view, () => details(view), () => view.id);
     },
   },
@@ -421,11 +325,7 @@ export const COMMANDS: CommandSpec[] = [
     positionals: ["ID"],
     async run(ctx) {
       const id = positional(ctx, 0, "snapshot ID");
-      const ct = await ctx.open();
-      const b = await ct.backendForSnapshot(id);
-      if ((await b.getSnapshot(id)).status !== "deleted") await ready(ct, b);
-      await b.deleteSnapshot(id);
-      const view = snapshotView(await b.getSnapshot(id));
+      const view = await (await ctx.service()).deleteSnapshot(id);
       ctx.out.result(view, () => `snapshot ${view.id} deleted`);
     },
   },
@@ -437,9 +337,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: "list connections (exports mapped to hosts, local attaches)",
     options: { volume: { type: "string", value: "ID", help: "only connections of this volume" }, "show-secrets": { type: "boolean", help: "include secrets in conn_info" } },
     async run(ctx) {
-      const r = await ctx.records();
-      const volumeId = str(ctx.values, "volume");
-      const list = (await r.persistence.find("connection", volumeId ? { volume_id: volumeId } : {})).map((c) => connView(c, showSecrets(ctx.values)));
+      const list = await (await ctx.service()).listConnections({ volume_id: str(ctx.values, "volume"), secrets: showSecrets(ctx.values) });
       ctx.out.result(list, () => table(list, CONNECTION_COLUMNS), () => list.map((c) => c.id).join("\n"));
     },
   },
@@ -451,7 +349,7 @@ export const COMMANDS: CommandSpec[] = [
     options: { "show-secrets": { type: "boolean", help: "include secrets in conn_info" } },
     async run(ctx) {
       const id = positional(ctx, 0, "connection ID");
-      const view = connView(await (await ctx.records()).get("connection", id), showSecrets(ctx.values));
+      const view = await (await ctx.service()).getConnection(id, { secrets: showSecrets(ctx.values) });
       ctx.out.result(view, () => details(view), () => view.id);
     },
   },
@@ -464,17 +362,9 @@ export const COMMANDS: CommandSpec[] = [
     async run(ctx) {
       const id = positional(ctx, 0, "CONNECTION_ID");
       parseInput(ResourceIdSchema, id, "connection id");
-      const ct = await ctx.open();
-      let b: Backend | undefined;
-      try {
-        b = await ct.backendForConnection(id);
-      } catch (e) {
-        // Connection records go away on disconnect: a missing one is already disconnected.
-        if (!(isStorageError(e) && e.code === "NOT_FOUND")) throw e;
-      }
-      if (b) await (await ready(ct, b)).disconnect(id, { force: ctx.values.force === true });
+      const existed = await (await ctx.service()).disconnect(id, { force: ctx.values.force === true });
       const result = { id, disconnected: true };
-      ctx.out.result(result, () => (b ? `connection ${id} disconnected` : `connection ${id} is not connected (nothing to do)`));
+      ctx.out.result(result, () => (existed ? `connection ${id} disconnected` : `connection ${id} is not connected (nothing to do)`));
     },
   },
 
@@ -483,8 +373,7 @@ export const COMMANDS: CommandSpec[] = [
     words: ["connector", "show"],
     summary: "this host's connector properties (what `volume connect --connector` wants from a host)",
     async run(ctx) {
-      const ct = await ctx.open();
-      const props = await ct.connectorProperties();
+      const props = await (await ctx.service()).connectorProperties();
       ctx.out.result(props, () => JSON.stringify(props, null, 2), () => props.host);
     },
   },
@@ -497,11 +386,9 @@ export const COMMANDS: CommandSpec[] = [
       const source = str(ctx.values, "connector");
       if (!source) throw new InvalidArgumentError("--connector FILE|- is required", { issues: [{ path: "connector", message: "required" }] });
       const connector = await readJsonArg(ctx, source, "--connector");
-      const ct = await ctx.open();
-      const b = pickBackend(ct, str(ctx.values, "backend"));
-      const props = await b.validateConnector(connector);
-      const result = { valid: true, backend: b.name, connector: redact(props) };
-      ctx.out.result(result, () => `connector of host ${props.host} is valid for backend ${b.name}`, () => b.name);
+      const result = await (await ctx.service()).validateConnector(str(ctx.values, "backend"), connector);
+      const host = (result.connector as { host?: unknown }).host;
+      ctx.out.result(result, () => `connector of host ${String(host)} is valid for backend ${result.backend}`, () => result.backend);
     },
   },
 
@@ -512,8 +399,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: "dump records and backend descriptions as JSON (versioned format; secrets redacted)",
     options: { backend: { type: "string", value: "NAME", help: "only this backend" }, "include-secrets": { type: "boolean", help: "keep secrets (needed to restore exports with CHAP)" } },
     async run(ctx) {
-      const ct = await ctx.open();
-      const dump = await ct.dump({ backend: str(ctx.values, "backend"), includeSecrets: ctx.values["include-secrets"] === true });
+      const dump = await (await ctx.service()).dump({ backend: str(ctx.values, "backend"), includeSecrets: ctx.values["include-secrets"] === true });
       // A dump is data, not a report: it is printed as JSON with or without --json.
       ctx.io.stdout(JSON.stringify(dump, null, 2) + "\n");
     },
@@ -527,17 +413,10 @@ export const COMMANDS: CommandSpec[] = [
     async run(ctx) {
       const file = positional(ctx, 0, "FILE");
       const json = await readJsonArg(ctx, file, "state load");
-      const ct = await ctx.open();
       const check = ctx.values.check === true;
-      const { dump, written } = await ct.load(json, { persist: !check });
-      const result = {
-        file,
-        persisted: !check,
-        volumes: dump.volumes.length,
-        snapshots: dump.snapshots.length,
-        connections: dump.connections.length,
-        written,
-      };
+      const r = await (await ctx.service()).load(json, { check });
+      const result = { file, persisted: !check, volumes: r.volumes, snapshots: r.snapshots, connections: r.connections, written: r.written };
+      const { written } = result;
       ctx.out.result(result, () =>
         check
           ? `${file}: valid dump with ${result.volumes} volume(s), ${result.snapshots} snapshot(s), ${result.connections} connection(s); nothing written`
@@ -560,12 +439,8 @@ export const COMMANDS: CommandSpec[] = [
       if (staleAfter !== undefined && !(Number.isFinite(staleAfter) && staleAfter >= 0)) {
         throw new InvalidArgumentError(`--stale-after: must be a number of seconds, not ${JSON.stringify(staleText)}`);
       }
-      const ct = await ctx.open();
-      const name = str(ctx.values, "backend");
-      // Reconcile talks to drivers directly: set them up first.
-      for (const b of name ? [ct.backend(name)] : ct.backends.values()) await ct.ensureSetup(b);
-      const report = await ct.reconcile({
-        backend: name,
+      const report = await (await ctx.service()).reconcile({
+        backend: str(ctx.values, "backend"),
         deleteOrphans: ctx.values["delete-orphans"] === true,
         staleAfterMs: staleAfter === undefined ? undefined : staleAfter * 1000,
       });

@@ -118,6 +118,8 @@ export const DEMO: CommandSpec = {
   words: ["demo"],
   args: "[--data-dir DIR] [--keep]",
   summary: "the main job on the embedded default: create, attach, write, snapshot, clone, show, clean up",
+  // It shows the library on a private data directory; against a server it would be a different demo.
+  remote: false,
   options: {
     "data-dir": { type: "string", value: "DIR", help: "use this data directory (kept) instead of a temporary one" },
     keep: { type: "boolean", help: "keep the temporary data directory" },

@@ -14,7 +14,9 @@ import { COMMANDS, type CommandContext, type CommandSpec } from "./commands.js";
 import { DEMO } from "./demo.js";
 import { NODE_COMMANDS } from "./node.js";
 import { resolveManifest } from "./manifest.js";
+import { LocalService } from "./local.js";
 import { Records } from "./records.js";
+import { serverTarget, type Service } from "./service.js";
 import { Output, oneLine, toJson, type GlobalFlags, type IO } from "./output.js";
 
 export { type IO } from "./output.js";
@@ -34,7 +36,7 @@ function usage(): string {
   return [
     "cinderts — create, snapshot, clone, attach and connect block-storage volumes",
     "",
-    "usage: cinderts [--manifest FILE] [--json] [--quiet] COMMAND …",
+    "usage: cinderts [--manifest FILE | --server URL] [--json] [--quiet] COMMAND …",
     "",
     "commands:",
     ...lines,
@@ -43,8 +45,11 @@ function usage(): string {
     ...optionHelp(GLOBAL_OPTIONS),
     "",
     "Without --manifest: ./cinderts.yaml, else $CINDERTS_MANIFEST, else the embedded default (a file backend",
-    "named default and SQLite under $XDG_DATA_HOME/cinderts). Exit codes: 0 ok, 2 bad input, 3 configuration,",
-    "4 not found, 5 conflict/in use, 6 busy, 7 timeout, 8 backend error, 9 unsupported, 1 internal.",
+    "named default and SQLite under $XDG_DATA_HOME/cinderts). With --server URL (or $CINDERTS_SERVER) every command",
+    "runs against that cinderts server instead, with the token from $CINDERTS_TOKEN (or --token, which other users",
+    "can read in ps); attach/detach still run this host's connector. Exit codes: 0 ok, 2 bad input, 3 configuration,",
+    "4 not found, 5 conflict/in use, 6 busy, 7 timeout, 8 backend error, 9 unsupported, 10 not authenticated/",
+    "not allowed, 1 internal.",
     "",
   ].join("\n");
 }
@@ -130,7 +135,16 @@ export async function main(argv: readonly string[], io: IO, opts: { signal?: Abo
       );
     }
 
+    const server = serverTarget(values, io.env);
+    if (server && spec.remote === false) {
+      throw new InvalidArgumentError(
+        `"${spec.words.join(" ")}" runs in-process only, not against a server: drop --server${io.env.CINDERTS_SERVER ? " and unset CINDERTS_SERVER" : ""}`,
+        { issues: [{ path: "server", message: "not supported by this command" }] },
+      );
+    }
+
     let loaded: Promise<LoadedManifest> | undefined;
+    let service: Promise<Service> | undefined;
     const manifest = () => (loaded ??= resolveManifest(flags.manifest, io.env, io.cwd).then((r) => r.loaded));
     const cliUrl = opts.cliUrl ?? import.meta.url;
     const logger = async () => loggerFor(flags, await manifest(), io.env, io.stderr);
@@ -151,6 +165,10 @@ export async function main(argv: readonly string[], io: IO, opts: { signal?: Abo
         return ct;
       },
       records: async () => (records ??= manifest().then(async (m) => Records.open(m, { cliUrl, logger: await logger() }))),
+      server: server ? { url: server.url } : undefined,
+      // The server client (and its HTTP stack) loads only in server mode: in-process commands never pay for it.
+      service: () =>
+        (service ??= server ? import("./remote.js").then(({ RemoteService }) => new RemoteService(ctx, server)) : Promise.resolve(new LocalService(ctx))),
     };
     await spec.run(ctx);
     return 0;
