@@ -66,7 +66,7 @@ export function toCoreError(e: unknown): unknown {
   if (!isStorageError(e) || typeof (e as Partial<ApiError>).status !== "number" || !("problem" in e)) return e;
   const api = e as ApiError;
   const p = api.problem ?? {};
-  const data = { ...(p.data as Record<string, unknown> | undefined), ...(p.issues ? { issues: p.issues } : {}) };
+  const data: Record<string, unknown> = { ...(p.data as Record<string, unknown> | undefined), ...(p.issues ? { issues: p.issues } : {}) };
   const cls = CLASS_OF[api.code] ?? StorageError;
   const err = new StorageError(api.code, api.message, {
     ...(p.resource ? { resource: p.resource as never } : {}),
@@ -76,6 +76,7 @@ export function toCoreError(e: unknown): unknown {
   });
   Object.setPrototypeOf(err, cls.prototype);
   err.name = cls.name;
+  if (api.code === "HAS_DEPENDENTS") Object.assign(err, { dependents: data.dependents ?? [] });
   return err;
 }
 
@@ -118,7 +119,10 @@ export class RemoteService implements Service {
     }
   }
 
-  /** As in-process: an unknown backend is NOT_FOUND (the server says INVALID_ARGUMENT for a request body). */
+  /**
+   * As in-process: an unknown backend is NOT_FOUND naming the known ones. The server says INVALID_ARGUMENT for a
+   * backend in a request body, and for a name that is not an identifier; so names are checked here first.
+   */
   private async backendName(name: string | undefined): Promise<string> {
     const names = (await this.backends()).map((b) => b.name);
     if (name === undefined) return defaultBackendName(names);
@@ -131,7 +135,7 @@ export class RemoteService implements Service {
   }
 
   async stats(name: string | undefined, opts: { refresh: boolean }) {
-    const names = name !== undefined ? [name] : (await this.backends()).map((b) => b.name);
+    const names = name !== undefined ? [await this.backendName(name)] : (await this.backends()).map((b) => b.name);
     const out: BackendStats[] = [];
     for (const n of names) out.push((await this.call((c) => c.backendStats(n, opts))) as unknown as BackendStats);
     return out;
@@ -153,6 +157,7 @@ export class RemoteService implements Service {
   }
 
   async listVolumes(opts: { backend?: string; all: boolean }) {
+    if (opts.backend !== undefined) await this.backendName(opts.backend);
     return (await this.call((c) => c.listVolumes({ backend: opts.backend, includeDeleted: opts.all }))) as unknown as VolumeView[];
   }
 
@@ -292,7 +297,8 @@ export class RemoteService implements Service {
     return { valid: true as const, backend: name, connector: redact(r.connector) };
   }
 
-  dump(opts: { backend?: string; includeSecrets: boolean }) {
+  async dump(opts: { backend?: string; includeSecrets: boolean }) {
+    if (opts.backend !== undefined) await this.backendName(opts.backend);
     return this.call((c) => c.dumpState(opts));
   }
 

@@ -228,6 +228,8 @@ async function transcript(mode: Mode): Promise<{ step: string; code: number; out
   await step("unknown backend", ["volume", "create", "--size", "1", "--backend", "nope"]);
   await step("unknown backend (list)", ["volume", "list", "--backend", "nope"]);
   await step("unknown backend (stats)", ["backend", "stats", "nope"]);
+  await step("unknown backend (--json error)", ["volume", "list", "--backend", "no such", "--json"]);
+  await step("unknown backend (dump)", ["state", "dump", "--backend", "nope"]);
   await step("snapshot of a deleted volume (INVALID_STATE)", ["snapshot", "create", fromSnap]);
   return steps;
 }
@@ -249,6 +251,8 @@ describe("cinderts --server URL", () => {
       "unknown snapshot": 4,
       "unknown backend": 4,
       "unknown backend (list)": 4,
+      "unknown backend (--json error)": 4,
+      "unknown backend (dump)": 4,
       "snapshot of a deleted volume (INVALID_STATE)": 5,
     });
     expect(JSON.parse(String(local.find((s) => s.step === "unknown volume (--json error)")!.out))).toMatchObject({

@@ -13,6 +13,12 @@ describe("argument parsing", () => {
     expect(commandWords(["reconcile", "--json"], 1)).toEqual({ words: ["reconcile"], rest: ["--json"] });
     // A command flag's value is not a command word.
     expect(commandWords(["reconcile", "--backend", "default"], 2)).toEqual({ words: ["reconcile"], rest: ["--backend", "default"] });
+    // --server and --token take a value wherever they stand: a URL or a token is never a command word.
+    expect(commandWords(["--server", "http://127.0.0.1:8776", "--token", "t", "volume", "show", "id"], 2)).toEqual({
+      words: ["volume", "show"],
+      rest: ["--server", "http://127.0.0.1:8776", "--token", "t", "id"],
+    });
+    expect(commandWords(["--server=http://h:1", "backend", "list"], 2).words).toEqual(["backend", "list"]);
   });
 
   it("takes a negative number as the value of a string option", () => {
@@ -97,5 +103,39 @@ describe("progress bar", () => {
     const out: string[] = [];
     progressBar((s) => out.push(s), "copy", 60).finish();
     expect(out).toEqual([]);
+  });
+});
+
+describe("server errors back as core errors (--server)", () => {
+  it("turns a problem body into the core class with the same JSON as the error in-process", async () => {
+    const { ApiError } = await import("@cinderts/server/client");
+    const { toCoreError } = await import("../src/remote.js");
+    const { NotFoundError, HasDependentsError, InvalidArgumentError, StorageError } = await import("@cinderts/core");
+
+    const local = new NotFoundError("volume", "v1");
+    const api = new ApiError(404, "NOT_FOUND", local.message, { code: "NOT_FOUND", detail: local.message, resource: { kind: "volume", id: "v1" }, instance: "req-1" });
+    const back = toCoreError(api) as InstanceType<typeof NotFoundError>;
+    expect(back).toBeInstanceOf(NotFoundError);
+    expect(back.name).toBe("NotFoundError");
+    expect(back.toJSON()).toEqual(local.toJSON());
+    expect(back.cause).toBe(api);
+
+    const deps = [{ kind: "snapshot" as const, id: "s1" }];
+    const has = toCoreError(
+      new ApiError(409, "HAS_DEPENDENTS", "volume v1 has snapshots", { code: "HAS_DEPENDENTS", detail: "volume v1 has snapshots", data: { dependents: deps } }),
+    ) as InstanceType<typeof HasDependentsError>;
+    expect(has).toBeInstanceOf(HasDependentsError);
+    expect(has.dependents).toEqual(deps);
+    expect(has.toJSON()).toEqual(new HasDependentsError("volume v1 has snapshots", deps).toJSON());
+
+    const bad = toCoreError(
+      new ApiError(400, "INVALID_ARGUMENT", "size: too small", { code: "INVALID_ARGUMENT", detail: "size: too small", issues: [{ path: "body.size", message: "too small" }] }),
+    ) as InstanceType<typeof InvalidArgumentError>;
+    expect(bad).toBeInstanceOf(InvalidArgumentError);
+    expect(bad.issues).toEqual([{ path: "body.size", message: "too small" }]);
+
+    // Not an API answer (a network failure, a local error): passed on as it is.
+    const net = new StorageError("BACKEND_ERROR", "cinderts server http://127.0.0.1:1: connect ECONNREFUSED");
+    expect(toCoreError(net)).toBe(net);
   });
 });
