@@ -7,6 +7,8 @@ cd "$(dirname "$0")/../.."
 export CI=${CI:-true}
 
 bash tooling/ci/setup.sh
+# Types first: tests run sources through vitest, which does not type-check, so a stale test fixture would pass.
+pnpm turbo run typecheck --output-logs=errors-only
 trap 'bash tooling/ci/testbeds.sh stop' EXIT
 env_file=$(bash tooling/ci/testbeds.sh start)
 set -a

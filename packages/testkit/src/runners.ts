@@ -57,12 +57,12 @@ export class LocalTestRunner implements CommandRunner {
   }
 }
 
-export function targetContext(runner: CommandRunner): TargetContext {
+export function targetContext(runner: CommandRunner, stateDir = "/tmp"): TargetContext {
   return {
     logger: silentLogger,
     runner,
     locks: new InProcessLockManager(),
-    stateDir: "/tmp",
+    stateDir,
     kv: { get: async () => undefined, set: async () => undefined, delete: async () => undefined, list: async () => [] },
     backendName: "test",
     nodeId: "test-node",

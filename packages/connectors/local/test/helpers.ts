@@ -21,6 +21,8 @@ export function makeConnector(options: Partial<ConnectorLocalOptions> = {}, stor
     locks: new InProcessLockManager(),
     stateDir: "/nonexistent-state-dir",
     kv: memoryKv(store),
+    nodeId: "test-node",
+    baseDir: "/nonexistent-base-dir",
   };
   return new LocalConnector(ConnectorLocalOptions.parse(options), ctx);
 }

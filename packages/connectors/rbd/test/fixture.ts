@@ -24,6 +24,8 @@ export async function connectorContext(stateDir?: string): Promise<ConnectorCont
       delete: async (k) => void store.delete(k),
       list: async (p = "") => [...store.keys()].filter((k) => k.startsWith(p)),
     },
+    nodeId: "test-node",
+    baseDir: "/tmp",
   };
 }
 

@@ -48,5 +48,7 @@ export function driverContext(runner: CommandRunner, backendName = "ceph"): Driv
       delete: async (k) => void store.delete(k),
       list: async (p = "") => [...store.keys()].filter((k) => k.startsWith(p)),
     },
+    nodeId: "test-node",
+    baseDir: "/tmp",
   };
 }
