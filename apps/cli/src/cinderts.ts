@@ -1,4 +1,9 @@
+import { z } from "@cinderts/core";
 import { main } from "./main.js";
+
+// A CLI process parses each schema once or twice: zod's per-schema code generation (its "JIT") costs more than
+// it saves there. The server, which parses the same schemas all day, keeps it.
+z.config({ jitless: true });
 
 // Ctrl-C during a long copy: the first asks the operation to stop and clean up (the driver sees the
 // AbortSignal), the second quits at once and leaves the rest to `cinderts reconcile`.

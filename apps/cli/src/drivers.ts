@@ -35,7 +35,7 @@ export function standardDriverPackages(fromUrl: string): string[] {
 }
 
 async function jsonSchemaOf(plugin: DriverPlugin): Promise<unknown> {
-  const { z } = await import("zod");
+  const { z } = await import("@cinderts/core");
   try {
     return z.toJSONSchema(plugin.configSchema, { io: "input", unrepresentable: "any" });
   } catch (e) {

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@cinderts/core";
 
 /** A configured bearer token: only its hash is stored, never the token itself. */
 export const TokenEntrySchema = z

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { importPlugin, specName, type LoadedManifest, type PluginSpec } from "@cinderts/core";
-import { z } from "zod";
+import { z } from "@cinderts/core";
 
 export interface DriverInfo {
   package: string;

@@ -10,7 +10,7 @@ import {
   type ErrorCode,
   type Logger,
 } from "@cinderts/core";
-import { z } from "zod";
+import { z } from "@cinderts/core";
 import { requireRole, type Principal, type Role, type TokenVerifier } from "./auth.js";
 import type { Metrics } from "./metrics.js";
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@cinderts/core";
 import type { Route } from "./http.js";
 
 const VERSION = "0.1.0";

@@ -9,7 +9,7 @@ import {
   safeIdentifier,
   sizeGiB,
 } from "@cinderts/core";
-import { z } from "zod";
+import { z } from "@cinderts/core";
 
 /** Request and response bodies of the API. The OpenAPI document is generated from these. */
 

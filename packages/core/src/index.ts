@@ -14,3 +14,8 @@ export { Backend, type BackendInit, type HostSide } from "./backend.js";
 export { Cinderts, DEFAULT_CONNECTORS, DEFAULT_RUNNER, type OpenOptions } from "./cinderts.js";
 export * from "./reconcile.js";
 export * from "./serialization.js";
+/**
+ * The schema library every first-party plugin uses, re-exported so that one bundled copy is loaded per process:
+ * zod's own package is ~100 ES modules, and resolving them dominated the CLI's cold start.
+ */
+export { z } from "zod";

@@ -85,8 +85,14 @@ export async function readManifest(file: string): Promise<LoadedManifest> {
   }
   let raw: unknown;
   try {
-    // yaml is loaded only for YAML manifests: it is a noticeable share of a CLI's cold start.
-    raw = file.endsWith(".json") ? JSON.parse(text) : (await import("yaml")).parse(text);
+    // The YAML parser is loaded only for YAML manifests. js-yaml rather than yaml: a third of the size and of the
+    // time to a first parse, which every CLI start pays. CORE_SCHEMA is YAML 1.2's (as `yaml` parsed it): no
+    // dates, `yes`/`on` stay strings.
+    if (file.endsWith(".json")) raw = JSON.parse(text);
+    else {
+      const yaml = await import("js-yaml");
+      raw = yaml.load(text, { filename: file, schema: yaml.CORE_SCHEMA });
+    }
   } catch (e) {
     throw new ConfigError(`${file}: not valid ${file.endsWith(".json") ? "JSON" : "YAML"}: ${(e as Error).message.split("\n")[0]}`, {
       file,

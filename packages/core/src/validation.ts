@@ -99,8 +99,10 @@ function secretKeysOf(schema: z.ZodType | undefined): Set<string> {
   const keys = new Set<string>();
   if (!schema) return keys;
   const inner = unwrap(schema);
-  if (inner instanceof z.ZodObject) {
-    for (const [k, v] of Object.entries(inner.shape as Record<string, z.ZodType>)) {
+  // Structural, not instanceof: a third-party plugin may build its schema with its own copy of zod.
+  const def = (inner as unknown as { _zod: { def: { type: string; shape?: Record<string, z.ZodType> } } })._zod.def;
+  if (def.type === "object" && def.shape) {
+    for (const [k, v] of Object.entries(def.shape)) {
       if (secretRegistry.has(unwrap(v))) keys.add(k);
     }
   }

@@ -12,7 +12,7 @@ import {
   type CommandRunner,
   type PluginSpec,
 } from "@cinderts/core";
-import { z } from "zod";
+import { z } from "@cinderts/core";
 
 /** Reads and writes bytes at an attached path: local fs by default, or through a runner on a remote host. */
 export interface AttachedIo {

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@cinderts/core";
 import { InvalidArgumentError, parseInput, type ConnectionInfo } from "@cinderts/core";
 
 const IQN = /^(?:iqn\.\d{4}-\d{2}\.[A-Za-z0-9.-]+(?::[A-Za-z0-9.:_-]+)?|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})$/;

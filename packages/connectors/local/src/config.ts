@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@cinderts/core";
 
 /** Options of @cinderts/connector-local, as written under `connectors[].options` in a manifest. */
 export const ConnectorLocalOptions = z

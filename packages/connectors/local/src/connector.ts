@@ -13,7 +13,7 @@ import {
   type ConnectorProps,
   type HostConnector,
 } from "@cinderts/core";
-import { z } from "zod";
+import { z } from "@cinderts/core";
 import type { ConnectorLocalOptions } from "./config.js";
 
 const FileConnData = z

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@cinderts/core";
 
 const absPath = z.string().regex(/^\/[^\u0000-\u001f\u007f,]*$/, "must be an absolute path without control characters or commas");
 

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
-import { z } from "zod";
+import { z } from "@cinderts/core";
 import {
   BackendError,
   InvalidArgumentError,

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@cinderts/core";
 
 /** Options of @cinderts/driver-file, as written under `backends[].options` in a manifest. */
 export const FileDriverOptions = z

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@cinderts/core";
 
 /** LVM names: letters, digits and + _ . - (LVM's own rule), not starting with '-'. */
 const lvmName = z.string().regex(/^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$/, "must be an LVM name (A-Z a-z 0-9 + _ . -, not starting with -)");

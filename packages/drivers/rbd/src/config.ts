@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@cinderts/core";
 
 /** Ceph object names that reach a command line: pool, cluster, client id. */
 const cephName = z

@@ -1,5 +1,5 @@
 import { definePersistence, MemoryPersistence } from "@cinderts/core";
-import { z } from "zod";
+import { z } from "@cinderts/core";
 
 /** No options: the store lives and dies with the process. */
 export const MemoryOptions = z.object({}).strict().describe("@cinderts/persistence-memory takes no options");

@@ -1,5 +1,5 @@
 import { secret } from "@cinderts/core";
-import { z } from "zod";
+import { z } from "@cinderts/core";
 
 /** A PostgreSQL identifier we put into SQL ourselves (schema name): plain lower-case only, so no quoting tricks. */
 const identifier = z

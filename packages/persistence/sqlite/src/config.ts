@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@cinderts/core";
 
 /** Options of @cinderts/persistence-sqlite, as written under `persistence.options` in a manifest. */
 export const SqliteOptions = z

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@cinderts/core";
 
 const arg = z
   .string()

@@ -1,5 +1,5 @@
 import { secret } from "@cinderts/core";
-import { z } from "zod";
+import { z } from "@cinderts/core";
 
 const hostname = z
   .string()

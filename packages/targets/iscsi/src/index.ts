@@ -5,7 +5,7 @@
  */
 import { randomInt } from "node:crypto";
 import { isIP } from "node:net";
-import { z } from "zod";
+import { z } from "@cinderts/core";
 import {
   BackendError,
   InvalidArgumentError,

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@cinderts/core";
 import { IscsiTargetOptions } from "@cinderts/target-iscsi";
 
 const absPath = z.string().regex(/^\/[A-Za-z0-9._\/+-]*$/, "must be an absolute path of A-Z a-z 0-9 . _ / + -");
