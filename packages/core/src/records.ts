@@ -28,18 +28,25 @@ export type SnapshotStatus = (typeof SnapshotStatuses)[number];
 export const ConnectionStatuses = ["connecting", "connected", "attaching", "attached", "detaching", "disconnecting", "error"] as const;
 export type ConnectionStatus = (typeof ConnectionStatuses)[number];
 
+/*
+ * The record schemas are built on first use (z.lazy): constructing zod schemas was a third of importing core, and
+ * most processes only read records that their own persistence wrote, without parsing them.
+ */
+
 /** What an in-flight operation was about to do: written before the backend is touched, cleared after. */
-export const IntentSchema = z.object({
-  op: z.string(),
-  started_at: z.string(),
-  /** host:pid of the process that recorded it, so reconcile can tell a crash from a live operation. */
-  owner: z.string(),
-  /** Operation arguments needed to finish or undo it (new size, source id …). Never secrets. */
-  args: z.record(z.string(), z.unknown()).optional(),
-});
+const intentObject = () =>
+  z.object({
+    op: z.string(),
+    started_at: z.string(),
+    /** host:pid of the process that recorded it, so reconcile can tell a crash from a live operation. */
+    owner: z.string(),
+    /** Operation arguments needed to finish or undo it (new size, source id …). Never secrets. */
+    args: z.record(z.string(), z.unknown()).optional(),
+  });
+export const IntentSchema = z.lazy(intentObject);
 export type Intent = z.infer<typeof IntentSchema>;
 
-const common = {
+const common = () => ({
   id: z.string(),
   version: z.number().int().nonnegative().default(0),
   backend: z.string(),
@@ -50,91 +57,103 @@ const common = {
   intent: IntentSchema.nullable().default(null),
   /** Why the object is in an error status, for humans. */
   status_reason: z.string().nullable().default(null),
-};
+});
 
 /** Driver-owned fields, as in Cinder: persisted verbatim and handed back to the driver. */
-const provider = {
+const provider = () => ({
   provider_location: z.string().nullable().default(null),
   provider_id: z.string().nullable().default(null),
   /** e.g. "CHAP user secret": a secret, redacted in dumps unless asked for. */
   provider_auth: z.string().nullable().default(null),
   provider_geometry: z.string().nullable().default(null),
-};
-
-export const VolumeRecordSchema = z.object({
-  ...common,
-  ...provider,
-  size: z.number().int().positive(),
-  status: z.enum(VolumeStatuses),
-  source_volume_id: z.string().nullable().default(null),
-  snapshot_id: z.string().nullable().default(null),
 });
+
+export const VolumeRecordSchema = z.lazy(() =>
+  z.object({
+    ...common(),
+    ...provider(),
+    size: z.number().int().positive(),
+    status: z.enum(VolumeStatuses),
+    source_volume_id: z.string().nullable().default(null),
+    snapshot_id: z.string().nullable().default(null),
+  }),
+);
 export type VolumeRecord = z.infer<typeof VolumeRecordSchema>;
 
-export const SnapshotRecordSchema = z.object({
-  ...common,
-  ...provider,
-  volume_id: z.string(),
-  volume_size: z.number().int().positive(),
-  status: z.enum(SnapshotStatuses),
-});
+export const SnapshotRecordSchema = z.lazy(() =>
+  z.object({
+    ...common(),
+    ...provider(),
+    volume_id: z.string(),
+    volume_size: z.number().int().positive(),
+    status: z.enum(SnapshotStatuses),
+  }),
+);
 export type SnapshotRecord = z.infer<typeof SnapshotRecordSchema>;
 
 /** Host properties of the consumer of a connection (os-brick's get_connector_properties). */
-export const ConnectorPropsSchema = z
-  .object({
-    host: z.string().min(1),
-    ip: z.string().optional(),
-    initiator: z.string().optional(),
-    nqn: z.string().optional(),
-    wwpns: z.array(z.string()).optional(),
-    wwnns: z.array(z.string()).optional(),
-    uuid: z.string().optional(),
-    multipath: z.boolean().default(false),
-    enforce_multipath: z.boolean().optional(),
-    platform: z.string().optional(),
-    os_type: z.string().optional(),
-    do_local_attach: z.boolean().optional(),
-  })
-  .loose();
+export const ConnectorPropsSchema = z.lazy(() =>
+  z
+    .object({
+      host: z.string().min(1),
+      ip: z.string().optional(),
+      initiator: z.string().optional(),
+      nqn: z.string().optional(),
+      wwpns: z.array(z.string()).optional(),
+      wwnns: z.array(z.string()).optional(),
+      uuid: z.string().optional(),
+      multipath: z.boolean().default(false),
+      enforce_multipath: z.boolean().optional(),
+      platform: z.string().optional(),
+      os_type: z.string().optional(),
+      do_local_attach: z.boolean().optional(),
+    })
+    .loose(),
+);
 export type ConnectorProps = z.infer<typeof ConnectorPropsSchema>;
 
 /** Cinder's connection info: what a host connector needs to attach the volume. */
-export const ConnectionInfoSchema = z.object({
-  driver_volume_type: z.string(),
-  data: z.record(z.string(), z.unknown()),
-});
+export const ConnectionInfoSchema = z.lazy(() =>
+  z.object({
+    driver_volume_type: z.string(),
+    data: z.record(z.string(), z.unknown()),
+  }),
+);
 export type ConnectionInfo = z.infer<typeof ConnectionInfoSchema>;
 
 /** What a host connector did to attach, persisted so detach works after a restart. */
-export const AttachInfoSchema = z.object({
-  /** Which connector plugin and method (e.g. "loop", "file", "qemu-storage-daemon", "kernel"). */
-  connector: z.string(),
-  method: z.string(),
-  path: z.string(),
-  host: z.string(),
-  /** Connector-private handle: pids, sockets, sessions. Never secrets. */
-  handle: z.record(z.string(), z.unknown()).default({}),
-});
+export const AttachInfoSchema = z.lazy(() =>
+  z.object({
+    /** Which connector plugin and method (e.g. "loop", "file", "qemu-storage-daemon", "kernel"). */
+    connector: z.string(),
+    method: z.string(),
+    path: z.string(),
+    host: z.string(),
+    /** Connector-private handle: pids, sockets, sessions. Never secrets. */
+    handle: z.record(z.string(), z.unknown()).default({}),
+  }),
+);
 export type AttachInfo = z.infer<typeof AttachInfoSchema>;
 
-export const ConnectionRecordSchema = z.object({
-  id: z.string(),
-  version: z.number().int().nonnegative().default(0),
-  backend: z.string(),
-  volume_id: z.string(),
-  status: z.enum(ConnectionStatuses),
-  protocol: z.string(),
-  connector: ConnectorPropsSchema,
-  conn_info: ConnectionInfoSchema.nullable().default(null),
-  attach_info: AttachInfoSchema.nullable().default(null),
-  /** Node id of the host that holds the attach (local hostname by default). */
-  node_id: z.string().nullable().default(null),
-  created_at: z.string(),
-  updated_at: z.string(),
-  intent: IntentSchema.nullable().default(null),
-  status_reason: z.string().nullable().default(null),
-});
+export const ConnectionRecordSchema = z.lazy(() =>
+  z.object({
+    id: z.string(),
+    version: z.number().int().nonnegative().default(0),
+    backend: z.string(),
+    volume_id: z.string(),
+    status: z.enum(ConnectionStatuses),
+    protocol: z.string(),
+    connector: ConnectorPropsSchema,
+    conn_info: ConnectionInfoSchema.nullable().default(null),
+    attach_info: AttachInfoSchema.nullable().default(null),
+    /** Node id of the host that holds the attach (local hostname by default). */
+    node_id: z.string().nullable().default(null),
+    created_at: z.string(),
+    updated_at: z.string(),
+    intent: IntentSchema.nullable().default(null),
+    status_reason: z.string().nullable().default(null),
+  }),
+);
 export type ConnectionRecord = z.infer<typeof ConnectionRecordSchema>;
 
 export type RecordKind = "volume" | "snapshot" | "connection";

@@ -16,40 +16,46 @@ export const STATE_FORMAT = "cinderts-state";
 /** Bumped when the dump's shape changes; load accepts every version up to this one. */
 export const STATE_VERSION = 1;
 
-const BackendDumpSchema = z.object({
-  name: z.string(),
-  driver: z.string(),
-  driver_id: z.string(),
-  driver_version: z.string(),
-  vendor: z.string().optional(),
-  capabilities: z.record(z.string(), z.unknown()).optional(),
-  options: z.unknown(),
-});
+// Built on first use, like the record schemas: only dump and load need them.
+const backendDumpObject = () =>
+  z.object({
+    name: z.string(),
+    driver: z.string(),
+    driver_id: z.string(),
+    driver_version: z.string(),
+    vendor: z.string().optional(),
+    capabilities: z.record(z.string(), z.unknown()).optional(),
+    options: z.unknown(),
+  });
 
-export const StateDumpSchema = z.object({
-  format: z.literal(STATE_FORMAT),
-  version: z.number().int().min(1).max(STATE_VERSION),
-  created_at: z.string(),
-  /** True when secrets are present; false when they were replaced by "***". */
-  secrets: z.boolean(),
-  backends: z.array(BackendDumpSchema),
-  volumes: z.array(VolumeRecordSchema),
-  snapshots: z.array(SnapshotRecordSchema),
-  connections: z.array(ConnectionRecordSchema),
-});
+export const StateDumpSchema = z.lazy(() =>
+  z.object({
+    format: z.literal(STATE_FORMAT),
+    version: z.number().int().min(1).max(STATE_VERSION),
+    created_at: z.string(),
+    /** True when secrets are present; false when they were replaced by "***". */
+    secrets: z.boolean(),
+    backends: z.array(backendDumpObject()),
+    volumes: z.array(VolumeRecordSchema),
+    snapshots: z.array(SnapshotRecordSchema),
+    connections: z.array(ConnectionRecordSchema),
+  }),
+);
 export type StateDump = z.infer<typeof StateDumpSchema>;
 
 /** The serialized form of one object (volume, snapshot, connection), loadable on its own. */
-export const ObjectDumpSchema = z.discriminatedUnion("kind", [
-  z.object({ format: z.literal(STATE_FORMAT), version: z.number().int(), kind: z.literal("volume"), record: VolumeRecordSchema }),
-  z.object({ format: z.literal(STATE_FORMAT), version: z.number().int(), kind: z.literal("snapshot"), record: SnapshotRecordSchema }),
-  z.object({
-    format: z.literal(STATE_FORMAT),
-    version: z.number().int(),
-    kind: z.literal("connection"),
-    record: ConnectionRecordSchema,
-  }),
-]);
+export const ObjectDumpSchema = z.lazy(() =>
+  z.discriminatedUnion("kind", [
+    z.object({ format: z.literal(STATE_FORMAT), version: z.number().int(), kind: z.literal("volume"), record: VolumeRecordSchema }),
+    z.object({ format: z.literal(STATE_FORMAT), version: z.number().int(), kind: z.literal("snapshot"), record: SnapshotRecordSchema }),
+    z.object({
+      format: z.literal(STATE_FORMAT),
+      version: z.number().int(),
+      kind: z.literal("connection"),
+      record: ConnectionRecordSchema,
+    }),
+  ]),
+);
 export type ObjectDump = z.infer<typeof ObjectDumpSchema>;
 
 function redactVolume<T extends VolumeRecord | SnapshotRecord>(r: T): T {

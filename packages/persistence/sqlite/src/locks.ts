@@ -1,8 +1,8 @@
-import { randomUUID } from "node:crypto";
 import {
   InProcessLockManager,
   InvalidStateError,
   LockTimeoutError,
+  newId,
   ownerIsAlive,
   processOwner,
   type Lock,
@@ -65,7 +65,7 @@ export class SqliteLockManager implements LockManager {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;
     const local = await this.local.acquire(key, { timeoutMs, signal: opts.signal });
-    const token = randomUUID();
+    const token = newId();
     try {
       let delay = FIRST_POLL_MS;
       for (;;) {
