@@ -1,14 +1,9 @@
 // One fresh process: load cinderts, open a manifest with the RBD backend, create a 1 GiB volume, delete it.
 // Timed from outside by rbd-bench.mjs (includes node start-up and module loading).
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Cinderts, MemoryPersistence, definePersistence, parseManifest } from "../../packages/core/dist/index.js";
+import { Cinderts, MemoryPersistence, definePersistence, parseManifest, z } from "../../packages/core/dist/index.js";
 import driverRbd from "../../packages/drivers/rbd/dist/index.js";
 import runnerLocal from "../../packages/runners/local/dist/index.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const { z } = createRequire(join(here, "../../packages/core/package.json"))("zod");
 const transport = process.argv[2] ?? "auto";
 const memory = definePersistence({
   id: "bench-memory",

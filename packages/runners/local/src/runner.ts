@@ -11,9 +11,17 @@ import {
   type RunResult,
   type SpawnedCommand,
 } from "@cinderts/core";
-import { execa, type Result } from "execa";
+import { spawn as spawnChild } from "node:child_process";
+import type { Result } from "execa";
 import { onExit } from "signal-exit";
 import type { RunnerLocalOptions } from "./config.js";
+
+/**
+ * execa is ~100 ES modules (~300 ms to load on a small VM): loaded on the first command, not when the plugin is,
+ * so a CLI command that runs nothing (volume list) does not pay for it.
+ */
+let execaModule: Promise<typeof import("execa")> | undefined;
+const loadExeca = () => (execaModule ??= import("execa"));
 
 /** How much of stderr an error keeps: enough for the tool's message, not a whole log. */
 export const STDERR_TAIL_CHARS = 4096;
@@ -129,6 +137,7 @@ export class LocalRunner implements CommandRunner {
     if (opts.signal?.aborted) {
       throw new CommandError(shown, null, "", { cause: opts.signal.reason, data: { aborted: true } });
     }
+    const { execa } = await loadExeca();
     const started = performance.now();
 
     const child = execa(full[0]!, full.slice(1), {
@@ -222,17 +231,17 @@ export class LocalRunner implements CommandRunner {
   spawn(argv: readonly string[], opts: Omit<RunOptions, "input" | "timeoutMs"> = {}): SpawnedCommand {
     const full = this.commandLine(argv, opts.root);
     const shown = full.map((a) => maskSecrets(a, opts.secrets ?? []));
-    const child = execa(full[0]!, full.slice(1), {
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { LC_ALL: "C", ...opts.env },
-      extendEnv: true,
+    // Plain child_process: a stream-to-stream command needs none of execa's buffering, and spawn() must return
+    // at once, before execa could be loaded.
+    const child = spawnChild(full[0]!, full.slice(1), {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, LC_ALL: "C", ...opts.env },
       cwd: opts.cwd,
-      buffer: false,
-      reject: false,
       detached: true,
     });
+    // Writing to a command that already exited raises EPIPE on stdin: the exit status tells the caller, the
+    // unhandled stream error would end this process.
+    child.stdin.on("error", () => undefined);
     const kill = (signal: NodeJS.Signals = "SIGTERM") => killGroup(child.pid, signal);
     track(child.pid);
     if (opts.signal) {
@@ -240,9 +249,16 @@ export class LocalRunner implements CommandRunner {
       else opts.signal.addEventListener("abort", () => kill(), { once: true });
     }
     this.logger.debug("spawn", { argv: shown, pid: child.pid });
-    const exited = child.then((r) => {
-      untrack(child.pid);
-      return { exitCode: typeof r.exitCode === "number" ? r.exitCode : null, signal: r.signal ?? null };
+    const exited = new Promise<{ exitCode: number | null; signal: string | null }>((resolve) => {
+      // A program that cannot be started emits "error" (ENOENT …) and may never emit "close".
+      child.once("error", () => {
+        untrack(child.pid);
+        resolve({ exitCode: null, signal: null });
+      });
+      child.once("close", (exitCode, signal) => {
+        untrack(child.pid);
+        resolve({ exitCode, signal });
+      });
     });
     return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exited, kill };
   }

@@ -220,6 +220,26 @@ describe("runner-local", () => {
     expect(exit.signal).toBe("SIGTERM");
   });
 
+  it("spawn reports the exit code, a missing program, and survives writes to a command that already exited", async () => {
+    const done = runner.spawn(["sh", "-c", "exit 3"]);
+    expect(await done.exited).toEqual({ exitCode: 3, signal: null });
+    const missing = runner.spawn(["cinderts-no-such-program"]);
+    expect(await missing.exited).toEqual({ exitCode: null, signal: null });
+    const gone = runner.spawn(["true"]);
+    await gone.exited;
+    gone.stdin.write(Buffer.alloc(1 << 20)); // EPIPE: must not become an uncaught exception
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await gone.exited).exitCode).toBe(0);
+  });
+
+  it("runs commands in the C locale also when spawning", async () => {
+    const p = runner.spawn(["sh", "-c", "echo $LC_ALL"]);
+    const chunks: Buffer[] = [];
+    p.stdout.on("data", (c: Buffer) => chunks.push(c));
+    await p.exited;
+    expect(Buffer.concat(chunks).toString()).toBe("C\n");
+  });
+
   it("is a runner plugin with a strict options schema", () => {
     const p = assertPlugin({ default: plugin }, "runner", "@cinderts/runner-local");
     expect(p.id).toBe("local");
