@@ -11,6 +11,12 @@ export const LvmConfig = z
     volumeClear: z.enum(["zero", "none"]).default("zero").describe("Wipe thick volumes and snapshots with zeros before removal (never for thin)"),
     volumeClearSizeMiB: z.number().int().min(0).default(0).describe("MiB to wipe; 0 = the whole LV"),
     copyBlockSize: z.enum(["64K", "128K", "256K", "512K", "1M", "2M", "4M", "8M", "16M"]).default("1M").describe("dd block size for copies and wipes (Cinder volume_dd_blocksize)"),
+    snapshotChunkSize: z
+      .enum(["4K", "8K", "16K", "32K", "64K", "128K", "256K", "512K"])
+      .default("64K")
+      .describe(
+        "COW chunk size of thick snapshots (ignored when thin). LVM's 4K default makes every 1M read of a snapshot 256 exception lookups: a clone from it ran 10x slower than from the origin; 64K reads at origin speed while a first write to the origin still copies only 64K",
+      ),
     copyChunkMiB: z
       .number()
       .int()

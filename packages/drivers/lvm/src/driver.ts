@@ -241,7 +241,7 @@ export class LvmDriver implements VolumeDriver {
   private async snapshotLv(name: string, origin: string, originBytes: number): Promise<void> {
     const argv = ["lvcreate", "--name", name, "--snapshot", "--addtag", OWNER_TAG, `${this.vg}/${origin}`];
     // COW snapshots need space for every block that may change: the origin's size (Cinder's choice).
-    if (!this.thin) argv.push("-L", `${Math.ceil(originBytes / MiB)}m`);
+    if (!this.thin) argv.push("-L", `${Math.ceil(originBytes / MiB)}m`, "--chunksize", this.cfg.snapshotChunkSize.toLowerCase());
     try {
       await this.lvm.run(argv);
     } catch (e) {
@@ -253,11 +253,22 @@ export class LvmDriver implements VolumeDriver {
     const lv = names.snapshot(snapshot.id);
     const info = await this.lvm.lv(this.vg, lv);
     if (!info) return;
+    await this.removeCowSnapshot(lv, info);
+  }
+
+  /**
+   * Remove a thick snapshot, wiping what its COW store holds first (volumeClear): the origin's old blocks, i.e.
+   * user data, on extents the VG hands out again. dm-snapshot allocates exception chunks one after the other, so
+   * only the used prefix (LVM's data_percent of the COW size, plus a margin for its rounding and the metadata
+   * chunks) can hold data: a snapshot of an idle volume costs a 1 MiB wipe, not a wipe of its full size.
+   */
+  private async removeCowSnapshot(lv: string, info: LvInfo): Promise<void> {
     if (!this.thin && this.cfg.volumeClear === "zero") {
       // The COW device holds the changed blocks; LVM names it <vg>-<lv>-cow with '-' doubled inside names.
       const cow = `/dev/mapper/${this.vg.replace(/-/g, "--")}-${lv.replace(/-/g, "--")}-cow`;
+      const used = info.dataPercent === undefined ? info.size : Math.min(info.size, Math.ceil((info.size * (info.dataPercent + 0.01)) / 100) + MiB);
       await this.lvm.activate(this.vg, lv, { ignoreSkip: true }).catch(() => undefined);
-      await this.wipe(cow, info.size).catch((e) => this.log.warn("could not wipe snapshot COW", { snapshotId: snapshot.id, error: e }));
+      await this.wipe(cow, used).catch((e) => this.log.warn("could not wipe snapshot COW", { lv, error: e }));
     }
     await this.lvm.remove(this.vg, lv);
   }
@@ -303,7 +314,9 @@ export class LvmDriver implements VolumeDriver {
     try {
       await this.copyFrom(temp, info.size, volume, opts);
     } finally {
-      await this.lvm.remove(this.vg, temp);
+      // Writes to the source during the copy put its old blocks in the temporary COW: wiped like any snapshot's.
+      const tempInfo = await this.lvm.lv(this.vg, temp);
+      if (tempInfo) await this.removeCowSnapshot(temp, tempInfo);
     }
   }
 

@@ -90,7 +90,7 @@ describe("LvmDriver (recording runner)", () => {
     await driver(r, { provisioning: "thin" }).createSnapshot(snap(S), vol(V));
     const creates = r.calls.map((c) => c.argv).filter((a) => a.includes("lvcreate"));
     expect(creates).toEqual([
-      ["env", "LC_ALL=C", "lvcreate", "--name", `_snapshot-${S}`, "--snapshot", "--addtag", "cinderts", `vg0/volume-${V}`, "-L", "1024m"],
+      ["env", "LC_ALL=C", "lvcreate", "--name", `_snapshot-${S}`, "--snapshot", "--addtag", "cinderts", `vg0/volume-${V}`, "-L", "1024m", "--chunksize", "64k"],
       ["env", "LC_ALL=C", "lvcreate", "--name", `_snapshot-${S}`, "--snapshot", "--addtag", "cinderts", `vg0/volume-${V}`],
     ]);
   });
@@ -114,6 +114,9 @@ describe("LvmDriver (recording runner)", () => {
 
   it("thick clone copies from a temporary COW snapshot in chunks with progress, and always drops it", async () => {
     const r = new RecordingRunner((argv) => {
+      if (argv.includes("lvs") && argv.at(-1) === `vg0/clone-snap-${N}`) {
+        return { stdout: lvsJson([{ ...lvRow(`clone-snap-${N}`, 64 << 20, "swi-a-s---", `volume-${V}`), data_percent: "0.00" }]) };
+      }
       if (argv.includes("lvs")) return { stdout: lvsJson([lvRow(`volume-${V}`, 64 << 20)]) };
       if (argv[0] === "dd" && argv.includes("seek=32")) failing(argv, "dd: error writing: No space left on device", 1);
     });
@@ -123,11 +126,28 @@ describe("LvmDriver (recording runner)", () => {
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "COMMAND_FAILED" });
     const argvs = r.calls.map((c) => c.argv).filter((a) => !a.includes("lvs"));
-    expect(argvs[0]).toEqual(["env", "LC_ALL=C", "lvcreate", "--name", `clone-snap-${N}`, "--snapshot", "--addtag", "cinderts", `vg0/volume-${V}`, "-L", "64m"]);
+    expect(argvs[0]).toEqual(["env", "LC_ALL=C", "lvcreate", "--name", `clone-snap-${N}`, "--snapshot", "--addtag", "cinderts", `vg0/volume-${V}`, "-L", "64m", "--chunksize", "64k"]);
     expect(argvs).toContainEqual(["dd", `if=/dev/vg0/clone-snap-${N}`, `of=/dev/vg0/volume-${N}`, "bs=1M", "count=16", "skip=16", "seek=16", "iflag=direct", "oflag=direct", "conv=notrunc", "status=none"]);
     expect(progress).toEqual([16 << 20, 32 << 20]);
-    // the half-copied volume and the temporary snapshot are both removed
+    // the half-copied volume and the temporary snapshot are both removed, the unused snapshot's COW wiped by its margin only
     expect(argvs.filter((a) => a.includes("lvremove")).map((a) => a.at(-1))).toEqual([`vg0/volume-${N}`, `vg0/clone-snap-${N}`]);
+    expect(argvs.filter((a) => a[0] === "dd" && a[1] === "if=/dev/zero")).toEqual([
+      ["dd", "if=/dev/zero", `of=/dev/mapper/vg0-clone--snap--${N.replace(/-/g, "--")}-cow`, "bs=1M", "count=2", "skip=0", "seek=0", "oflag=direct", "conv=notrunc", "status=none"],
+    ]);
+  });
+
+  it("deleting a thick snapshot wipes the used prefix of its COW store, not its whole size", async () => {
+    const cowRow = (percent: string) => ({ ...lvRow(`_snapshot-${S}`, 100 << 20, "swi-a-s---", `volume-${V}`), data_percent: percent });
+    const wipes = async (percent: string) => {
+      const r = new RecordingRunner((argv) => (argv.includes("lvs") ? { stdout: lvsJson([cowRow(percent)]) } : undefined));
+      await driver(r).deleteSnapshot(snap(S), vol(V));
+      expect(r.calls.at(-1)!.argv.slice(2, 3)).toEqual(["lvremove"]);
+      return r.calls.filter((c) => c.argv[0] === "dd").map((c) => c.argv.find((a) => a.startsWith("count=")));
+    };
+    // 10.12 % of 100 MiB used (10 MiB of data + metadata): 10.13 % + 1 MiB margin -> 12 blocks of 1 MiB
+    expect(await wipes("10.12")).toEqual(["count=12"]);
+    expect(await wipes("100.00")).toEqual(["count=100"]);
+    expect(await wipes("0.00")).toEqual(["count=2"]);
   });
 
   it("exports the LV device through the target helper after activating it", async () => {
