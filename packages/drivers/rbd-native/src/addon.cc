@@ -263,8 +263,45 @@ int run_op(Work* w) {
              ",\"features\":" + feats + ",\"snapshot_count\":" + std::to_string(nsnaps) + parent + "}";
     return 0;
   }
+  if (op == "metaSet") {
+    // Image metadata written by the rbd object class on the image header, as rbd_metadata_set does, without
+    // opening the image: an open (header refresh, watch, close) costs ~30 ms, two object-class calls ~8 ms.
+    // The driver uses it to tag images it has just created, which no other client has open to be notified.
+    char idbuf[256];
+    int n = rados_exec(io, ("rbd_id." + s[1]).c_str(), "rbd", "get_id", nullptr, 0, idbuf, sizeof idbuf);
+    if (n < 0) {
+      w->where = "get_id " + s[1];
+      return n;
+    }
+    // Ceph encodings, little-endian: string = u32 length + bytes; map<string, bufferlist> = u32 count + pairs.
+    auto u32 = [](const char* p) {
+      return static_cast<uint32_t>(static_cast<unsigned char>(p[0])) | static_cast<uint32_t>(static_cast<unsigned char>(p[1])) << 8 |
+             static_cast<uint32_t>(static_cast<unsigned char>(p[2])) << 16 | static_cast<uint32_t>(static_cast<unsigned char>(p[3])) << 24;
+    };
+    if (n < 4 || u32(idbuf) > static_cast<uint32_t>(n - 4)) {
+      w->where = "get_id " + s[1] + ": malformed reply";
+      return -EIO;
+    }
+    std::string id(idbuf + 4, u32(idbuf));
+    std::string in;
+    auto put = [&in](uint32_t v) {
+      for (int i = 0; i < 4; i++) in.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    };
+    put(1);
+    put(static_cast<uint32_t>(s[2].size()));
+    in += s[2];
+    put(static_cast<uint32_t>(s[3].size()));
+    in += s[3];
+    char out[16];
+    n = rados_exec(io, ("rbd_header." + id).c_str(), "rbd", "metadata_set", in.data(), in.size(), out, sizeof out);
+    if (n < 0) {
+      w->where = "metadata_set on rbd_header." + id;
+      return n;
+    }
+    return 0;
+  }
   if (op == "resize" || op == "flatten" || op == "snapCreate" || op == "snapProtect" || op == "snapUnprotect" ||
-      op == "snapRemove" || op == "metaSet") {
+      op == "snapRemove") {
     Image im;
     int r = open_image(w, s[0], s[1], false, &im);
     if (r < 0) return r;
@@ -274,7 +311,6 @@ int run_op(Work* w) {
     else if (op == "snapProtect") CHECK(rbd_snap_protect(im.img, s[2].c_str()), "rbd_snap_protect " + s[2]);
     else if (op == "snapUnprotect") CHECK(rbd_snap_unprotect(im.img, s[2].c_str()), "rbd_snap_unprotect " + s[2]);
     else if (op == "snapRemove") CHECK(rbd_snap_remove(im.img, s[2].c_str()), "rbd_snap_remove " + s[2]);
-    else if (op == "metaSet") CHECK(rbd_metadata_set(im.img, s[2].c_str(), s[3].c_str()), "rbd_metadata_set");
     return 0;
   }
   if (op == "copy") {

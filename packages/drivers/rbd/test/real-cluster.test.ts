@@ -7,8 +7,8 @@ import { ceph, GiB, imageExists, newDriver, rbd, rbdJson, snapshotRecord, volume
 
 /**
  * The cases that only a real cluster can answer: what Ceph really says when a snapshot has clones, when an
- * image has watchers, when an image is gone. Runs on the cli transport (the native one has its own run in
- * native.test.ts with the same cases).
+ * image has watchers, when an image is gone. Runs once per transport under test (cli, and native when the addon
+ * is built; both in CI), so an image tagged by the native addon is read back by the `rbd` CLI.
  */
 const transports = await transportsUnderTest();
 
