@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { importPlugin, isStorageError, type DriverPlugin, type LoadedManifest } from "@cinderts/core";
+import { importPlugin, isStorageError, z, type DriverPlugin, type LoadedManifest } from "@cinderts/core";
 
 /** How a manifest's driver entry is named: its package, or kind:id for an in-process definition. */
 const specName = (spec: unknown): string =>
@@ -35,7 +35,6 @@ export function standardDriverPackages(fromUrl: string): string[] {
 }
 
 async function jsonSchemaOf(plugin: DriverPlugin): Promise<unknown> {
-  const { z } = await import("@cinderts/core");
   try {
     return z.toJSONSchema(plugin.configSchema, { io: "input", unrepresentable: "any" });
   } catch (e) {

@@ -10,6 +10,7 @@ import {
   volumeView,
   withLocks,
   type Backend,
+  type z,
   type Cinderts,
   type ConnectorProps,
   type Logger,
@@ -214,7 +215,7 @@ export function buildRoutes(app: App): Route[] {
         202: { description: "accepted (clone / from snapshot): poll Location until status is not creating", schema: S.VolumeView },
         ...write,
       },
-      handler: async ({ body }: RequestContext<never, never, import("@cinderts/core").z.infer<typeof S.CreateVolumeBody>>) => {
+      handler: async ({ body }: RequestContext<never, never, z.infer<typeof S.CreateVolumeBody>>) => {
         const { backend: name, ...input } = body;
         if (input.snapshot_id || input.source_volume_id) {
           const src = input.snapshot_id ? await ct.getSnapshot(input.snapshot_id) : await ct.getVolume(input.source_volume_id!);
@@ -344,7 +345,7 @@ export function buildRoutes(app: App): Route[] {
       summary: "A consumer node records that it attached the connection (its connector ran there)",
       params: S.IdParams, body: S.AttachmentBody,
       responses: { 200: { description: "attached", schema: S.ConnectionView }, ...write },
-      handler: async ({ params, body }: RequestContext<{ id: string }, never, import("@cinderts/core").z.infer<typeof S.AttachmentBody>>) => {
+      handler: async ({ params, body }: RequestContext<{ id: string }, never, z.infer<typeof S.AttachmentBody>>) => {
         const first = await ct.getConnection(params.id);
         const b = ct.backend(first.backend);
         const c = await withLocks(ct.locks, [`volume:${first.volume_id}`], async () => {
