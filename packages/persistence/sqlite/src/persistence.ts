@@ -13,8 +13,9 @@ import {
   type RecordKind,
   type RecordOf,
 } from "@cinderts/core";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import type { SqliteOptions } from "./config.js";
+import { openDatabase } from "./database.js";
 import { isBusy, wrapSqliteError } from "./errors.js";
 import { SqliteLockManager } from "./locks.js";
 import { migrate } from "./migrations.js";
@@ -91,7 +92,7 @@ export class SqlitePersistence implements Persistence {
     let db: Database.Database;
     try {
       if (this.file !== ":memory:") mkdirSync(dirname(this.file), { recursive: true });
-      db = new Database(this.file, { timeout: this.busyTimeoutMs });
+      db = openDatabase(this.file, { timeout: this.busyTimeoutMs });
     } catch (e) {
       throw new ConfigError(`cannot open SQLite database ${this.file}: ${(e as Error).message}`, {
         cause: e,
