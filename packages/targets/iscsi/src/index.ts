@@ -8,6 +8,7 @@ import { isIP } from "node:net";
 import { z } from "@cinderts/core";
 import {
   BackendError,
+  ConfigError,
   InvalidArgumentError,
   type ConnectionInfo,
   type ConnectorProps,
@@ -78,13 +79,39 @@ export const IscsiTargetOptions = {
   targetIp: ipSchema.describe("Portal address advertised to initiators (Cinder target_ip_address)"),
   targetPort: z.number().int().min(1).max(65535).default(3260).describe("Portal TCP port (Cinder target_port)"),
   secondaryIps: z.array(ipSchema).default([]).describe("Extra portal addresses for multipath (Cinder target_secondary_ip_addresses)"),
+  secondaryPortals: z
+    .array(z.string().refine((s) => tryParsePortal(s) !== undefined, "must be ip:port (IPv6 in brackets)"))
+    .default([])
+    .describe("Extra portals as ip:port, each with its own port (e.g. a second port on the same address); advertised after secondaryIps"),
   iqnPrefix: iqnPrefixSchema.default("iqn.2010-10.org.openstack:"),
   chap: z.boolean().default(true).describe("Require one-way CHAP with per-volume generated credentials"),
   root: z.boolean().default(true).describe("Run target commands through the runner's root helper"),
 };
 
-export function portalsOf(o: { targetIp: string; targetPort: number; secondaryIps: readonly string[] }): Portal[] {
-  return [o.targetIp, ...o.secondaryIps].map((ip) => ({ ip, port: o.targetPort }));
+function tryParsePortal(s: string): Portal | undefined {
+  try {
+    return parsePortal(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every portal the target advertises, in order: targetIp:targetPort, each secondary address on targetPort, then
+ * secondaryPortals. A portal named twice is a configuration mistake (an initiator would log in twice to one path).
+ */
+export function portalsOf(o: { targetIp: string; targetPort: number; secondaryIps: readonly string[]; secondaryPortals?: readonly string[] }): Portal[] {
+  const portals = [
+    ...[o.targetIp, ...o.secondaryIps].map((ip) => ({ ip, port: o.targetPort })),
+    ...(o.secondaryPortals ?? []).map(parsePortal),
+  ];
+  const seen = new Set<string>();
+  for (const p of portals) {
+    const key = formatPortal(p).toLowerCase();
+    if (seen.has(key)) throw new ConfigError(`iSCSI portal ${formatPortal(p)} is configured twice (targetIp/secondaryIps/secondaryPortals)`);
+    seen.add(key);
+  }
+  return portals;
 }
 
 // ───────────────────────────── CHAP ─────────────────────────────

@@ -1,11 +1,15 @@
 import { describe, expect, it } from "vitest";
+import { z } from "@cinderts/core";
 import {
+  IscsiTargetOptions,
   buildConnectionInfo,
+  formatPortal,
   formatProviderLocation,
   generateChap,
   parsePortal,
   parseProviderAuth,
   parseProviderLocation,
+  portalsOf,
   requireInitiator,
   targetIqn,
 } from "../src/index.js";
@@ -50,5 +54,14 @@ describe("iSCSI target helpers", () => {
     expect(one.data).not.toHaveProperty("auth_method");
     const mp = buildConnectionInfo({ iqn: "iqn.2010-10.x:v", portals: [{ ip: "1.2.3.4", port: 3260 }], lun: 0, volumeId: "v", multipath: true });
     expect(mp.data).toMatchObject({ target_portals: ["1.2.3.4:3260"], target_iqns: ["iqn.2010-10.x:v"], target_luns: [0] });
+  });
+
+  it("lists secondary addresses on targetPort, then secondaryPortals with their own ports, and refuses a portal named twice", () => {
+    const schema = z.object(IscsiTargetOptions).strict();
+    const cfg = schema.parse({ targetIp: "127.0.0.1", secondaryIps: ["::1"], secondaryPortals: ["127.0.0.1:3261", "[fe80::1]:3262"] });
+    expect(portalsOf(cfg).map(formatPortal)).toEqual(["127.0.0.1:3260", "[::1]:3260", "127.0.0.1:3261", "[fe80::1]:3262"]);
+    expect(schema.safeParse({ targetIp: "127.0.0.1", secondaryPortals: ["127.0.0.1"] }).success).toBe(false);
+    expect(schema.safeParse({ targetIp: "127.0.0.1", secondaryPortals: ["host:3260"] }).success).toBe(false);
+    expect(() => portalsOf(schema.parse({ targetIp: "127.0.0.1", secondaryPortals: ["127.0.0.1:3260"] }))).toThrow(/configured twice/);
   });
 });
