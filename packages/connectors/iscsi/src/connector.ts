@@ -85,6 +85,8 @@ export class IscsiConnector implements HostConnector {
       initiator: await this.initiatorName(),
       iscsi_method: method,
       multipath_supported: method === "kernel" ? await this.kernel.multipathAvailable() : false,
+      // os-brick echoes use_multipath here: it is how the driver hears the request (plural portal keys).
+      ...(this.cfg.multipath ? { multipath: true } : {}),
     };
   }
 

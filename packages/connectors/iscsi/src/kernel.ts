@@ -7,7 +7,36 @@ const WAIT_DEVICE =
 // Other LUNs of the same target still present on this host (after our device was deleted and udev settled).
 const OTHER_LUNS =
   'udevadm settle -t 10 >/dev/null 2>&1 || :; for p in /dev/disk/by-path/ip-"$1"-iscsi-"$2"-lun-*; do if [ -e "$p" ] && [ "$p" != "$3" ]; then echo "$p"; fi; done';
-const DM_HOLDER = 'for h in /sys/block/"$1"/holders/dm-*; do if [ -e "$h" ]; then basename "$h"; exit 0; fi; done; exit 1';
+// The dm-multipath map holding these SCSI disks: "dm-N JOINED" once every disk is in it (or, when the wait runs out,
+// the map the first disk is in). multipathd's default find_multipaths "strict" only builds maps for WWIDs it already
+// knows, so after the first miss it is told, as os-brick does: `multipath -a` (remember the WWID) and
+// `multipathd add path` for each disk not yet in a map.
+const MPATH_FORM = `n=$1; shift
+mp() { for h in /sys/block/"$1"/holders/dm-*; do if [ -e "$h" ]; then case $(cat "$h/dm/uuid" 2>/dev/null) in mpath-*) echo "\${h##*/}"; return 0 ;; esac; fi; done; return 1; }
+i=0 told=
+while :; do
+  dm=$(mp "$1") || dm=
+  joined=0
+  if [ -n "$dm" ]; then for d in "$@"; do if [ "$(mp "$d")" = "$dm" ]; then joined=$((joined+1)); fi; done; fi
+  if [ -n "$dm" ] && [ "$joined" -eq "$#" ]; then echo "$dm $joined"; exit 0; fi
+  if [ -z "$told" ]; then
+    told=1
+    multipath -a "/dev/$1" >/dev/null 2>&1 || :
+    for d in "$@"; do mp "$d" >/dev/null || multipathd add path "$d" >/dev/null 2>&1 || :; done
+    continue
+  fi
+  i=$((i+1))
+  if [ "$i" -ge "$n" ]; then if [ -n "$dm" ]; then echo "$dm $joined"; exit 0; fi; exit 1; fi
+  sleep 0.2
+done`;
+// The multipath maps (dm-N) holding the disks behind these by-path links, found afresh: after a reboot the recorded
+// dm-N may name another map.
+const MPATH_OF = `for p in "$@"; do
+  [ -e "$p" ] || continue
+  d=$(readlink -f "$p"); d=\${d##*/}
+  for h in /sys/block/"$d"/holders/dm-*; do if [ -e "$h" ]; then case $(cat "$h/dm/uuid" 2>/dev/null) in mpath-*) echo "\${h##*/}" ;; esac; fi; done
+done | sort -u`;
+const MPATH_WAIT_MS = 10_000;
 const SD = /^sd[a-z]+$/;
 const DM = /^dm-\d+$/;
 
@@ -104,23 +133,22 @@ export class KernelInitiator {
     const handle: KernelHandle = { paths: conn.paths.slice(0, devices.length), devices };
     let path = `/dev/${first}`;
     if (wantMultipath) {
-      const holder = await this.dmHolder(first);
-      if (holder) {
-        handle.multipath = holder;
-        path = `/dev/${holder}`;
+      const disks = devices.filter((d) => d);
+      const r = await this.run(["sh", "-c", MPATH_FORM, "mpath", String(MPATH_WAIT_MS / 200), ...disks], { okExitCodes: [0, 1] });
+      const [dm, joined] = r.stdout.trim().split(" ");
+      if (r.exitCode === 0 && dm && DM.test(dm)) {
+        handle.multipath = dm;
+        path = `/dev/${dm}`;
+        if (Number(joined) < disks.length) this.log.warn("multipath map formed without every path", { map: dm, paths: joined, disks });
       } else this.log.warn("multipath requested but no dm device formed; using a single path", { device: first });
     }
     return { connector: "iscsi", method: "kernel", path, host, handle: handle as unknown as Record<string, unknown> };
   }
 
-  private async dmHolder(sd: string): Promise<string | undefined> {
-    for (let i = 0; i < 25; i++) {
-      const r = await this.run(["sh", "-c", DM_HOLDER, "holder", sd], { okExitCodes: [0, 1] });
-      const dm = r.stdout.trim();
-      if (r.exitCode === 0 && DM.test(dm)) return dm;
-      await new Promise((res) => setTimeout(res, 400));
-    }
-    return undefined;
+  /** The multipath maps holding this attachment's disks now (by-path, not the recorded names). */
+  private async multipathMaps(handle: KernelHandle): Promise<string[]> {
+    const r = await this.run(["sh", "-c", MPATH_OF, "mpath-of", ...handle.paths.map(byPath)]);
+    return r.stdout.split("\n").map((l) => l.trim()).filter((l) => DM.test(l));
   }
 
   private async currentDevice(p: IscsiPath): Promise<string | undefined> {
@@ -130,10 +158,14 @@ export class KernelInitiator {
   }
 
   async disconnect(handle: KernelHandle, force: boolean): Promise<void> {
-    if (handle.multipath && DM.test(handle.multipath)) {
-      await this.run(["multipath", "-f", handle.multipath], { okExitCodes: force ? [0, 1] : [0] }).catch((e) => {
-        if (!force) throw e;
-      });
+    if (handle.multipath) {
+      // `multipath -f` takes a map name or a device node: a bare "dm-N" is read as a map name and not found.
+      for (const dm of await this.multipathMaps(handle)) {
+        await this.run(["multipath", "-f", `/dev/${dm}`]).catch((e) => {
+          if (!force) throw e;
+          this.log.warn("multipath flush failed; going on (force)", { map: dm, error: e });
+        });
+      }
     }
     for (const p of handle.paths) {
       // By-path, not the recorded sdX: after a reboot the same name may be another disk.
@@ -164,8 +196,13 @@ export class KernelInitiator {
 
   async extend(handle: KernelHandle): Promise<number> {
     for (const p of handle.paths) await this.run(this.node(p, "--rescan"), { okExitCodes: [0, 21] });
-    if (handle.multipath) await this.run(["multipathd", "resize", "map", handle.multipath]).catch(() => undefined);
-    const dev = handle.multipath ?? (await this.currentDevice(handle.paths[0]!));
+    let dev: string | undefined;
+    if (handle.multipath) {
+      dev = (await this.multipathMaps(handle))[0];
+      if (!dev) throw new BackendError("the attached multipath device is gone");
+      // The map keeps its old size until multipathd reloads it over the rescanned paths.
+      await this.run(["multipathd", "resize", "map", dev]).catch((e) => this.log.warn("multipathd resize failed", { map: dev, error: e }));
+    } else dev = await this.currentDevice(handle.paths[0]!);
     if (!dev) throw new BackendError("the attached iSCSI disk is gone");
     const r = await this.run(["blockdev", "--getsize64", `/dev/${dev}`]);
     return Number(r.stdout.trim());

@@ -84,6 +84,52 @@ describe("IscsiConnector kernel path (recording runner)", () => {
     expect(r2.calls.some((c) => c.argv.includes("--logout"))).toBe(false);
   });
 
+  it("multipath: logs in on every portal, has the dm map formed over both disks, flushes it by device node, resizes it on extend", async () => {
+    const mpInfo: ConnectionInfo = {
+      ...info,
+      data: { ...info.data, target_portals: ["127.0.0.1:3260", "127.0.0.1:3261"], target_iqns: [IQN, IQN], target_luns: [0, 0] },
+    };
+    const NODE2 = ["iscsiadm", "-m", "node", "-T", IQN, "-p", "127.0.0.1:3261"];
+    const disk: Record<string, string> = { "127.0.0.1:3260": "/dev/sdc\n", "127.0.0.1:3261": "/dev/sdd\n" };
+    const r = new RecordingRunner((argv) => {
+      if (argv[1] === "-m" && argv[2] === "session") return { exitCode: 21 };
+      if (argv[0] === "sh" && argv[2]!.startsWith("cat /etc/iscsi")) return { stdout: "InitiatorName=iqn.1993-08.org.debian:01:abc\n" };
+      if (argv[0] === "sh" && argv[3] === "wait") return { stdout: disk[/ip-([0-9.:]+)-iscsi/.exec(argv[4]!)![1]!] };
+      if (argv[0] === "sh" && argv[3] === "mpath") return { stdout: "dm-3 2\n" };
+      if (argv[0] === "sh" && argv[3] === "mpath-of") return { stdout: "dm-3\n" };
+      if (argv[0] === "blockdev" && argv[1] === "--getsize64") return { stdout: "2147483648\n" };
+    });
+    const c = new IscsiConnector(IscsiConnectorConfig.parse({ method: "kernel", multipath: true }), targetContext(r));
+    expect(await c.getConnectorProperties()).toMatchObject({ multipath: true, multipath_supported: true });
+    const attach = await c.connectVolume(mpInfo);
+    expect(attach).toMatchObject({ path: "/dev/dm-3", handle: { devices: ["sdc", "sdd"], multipath: "dm-3" } });
+    const argvs = r.calls.map((x) => x.argv);
+    expect(argvs.filter((a) => a.includes("--login"))).toEqual([[...NODE, "--login"], [...NODE2, "--login"]]);
+    expect(argvs.find((a) => a[3] === "mpath")!.slice(4)).toEqual(["50", "sdc", "sdd"]);
+
+    r.calls.length = 0;
+    expect(await c.extendVolume(mpInfo, attach)).toBe(2147483648);
+    expect(r.calls.map((x) => x.argv).filter((a) => a[0] !== "sh")).toEqual([
+      [...NODE, "--rescan"],
+      [...NODE2, "--rescan"],
+      ["multipathd", "resize", "map", "dm-3"],
+      ["blockdev", "--getsize64", "/dev/dm-3"],
+    ]);
+
+    r.calls.length = 0;
+    await c.disconnectVolume(mpInfo, attach);
+    const off = r.calls.map((x) => x.argv).filter((a) => a[0] !== "sh" && !a.includes("--op"));
+    expect(off).toEqual([
+      ["multipath", "-f", "/dev/dm-3"],
+      ["blockdev", "--flushbufs", "/dev/sdc"],
+      ["tee", "-a", "/sys/block/sdc/device/delete"],
+      [...NODE, "--logout"],
+      ["blockdev", "--flushbufs", "/dev/sdd"],
+      ["tee", "-a", "/sys/block/sdd/device/delete"],
+      [...NODE2, "--logout"],
+    ]);
+  });
+
   it("rejects connection info that would smuggle options into iscsiadm or qemu", async () => {
     const r = new RecordingRunner();
     await expect(connector(r).connectVolume({ ...info, data: { ...info.data, target_iqn: "--op=delete" } })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
