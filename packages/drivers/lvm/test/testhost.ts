@@ -60,37 +60,81 @@ export const GUEST_TGT_CONTROL_PORT = 13;
 const GUEST_TGT_PACKAGES = ["tgt", "libibverbs1", "librdmacm1", "libconfig-general-perl", "libnl-3-200", "libnl-route-3-200"];
 
 /**
- * tgt in the test host. The image may not carry it (the guest has no network): then Debian's packages are
- * fetched on this machine with apt-get and installed in the guest with dpkg, the distribution service kept from
- * starting (policy-rc.d). tgt-admin's perl dependencies are left out (--force-depends): the tests drive tgtd with
- * tgtadm only; restore through tgt-admin is tested on this machine (tgt testbed). Our own tgtd then runs on 127.0.0.1:3262 with control port 13, like the tgt testbed.
+ * Debian packages the image does not carry, installed into the running guest (it has no network): fetched on this
+ * machine with `apt-get download` (kept in /tmp/cinderts-guest-debs/<set>, so later boots do not fetch again), sent
+ * over the runner and installed with dpkg. The distribution services are kept from starting (policy-rc.d), and
+ * update-initramfs is switched off first: the guest boots from the initrd copied out at build time, and
+ * regenerating an unused one costs minutes under TCG (measured: 19 min 52 s for multipath-tools' trigger).
  */
-export async function ensureGuestTgt(runner: CommandRunner): Promise<void> {
-  const has = await runner.run(["sh", "-c", "command -v tgtd"], { root: true, okExitCodes: [0, 1, 127] });
-  if (has.exitCode !== 0) {
-    const { execFileSync } = await import("node:child_process");
-    const { mkdirSync, readdirSync, readFileSync } = await import("node:fs");
-    const dir = "/tmp/cinderts-guest-debs";
-    mkdirSync(dir, { recursive: true });
-    const download = () => execFileSync("apt-get", ["download", ...GUEST_TGT_PACKAGES], { cwd: dir, stdio: "pipe" });
+async function installGuestDebs(runner: CommandRunner, set: string, packages: readonly string[], dpkgFlags: readonly string[] = []): Promise<void> {
+  const { execFileSync } = await import("node:child_process");
+  const { mkdirSync, readdirSync, readFileSync } = await import("node:fs");
+  const dir = `/tmp/cinderts-guest-debs/${set}`;
+  mkdirSync(dir, { recursive: true });
+  const debs = () => readdirSync(dir).filter((x) => x.endsWith(".deb"));
+  if (!packages.every((p) => debs().some((f) => f.startsWith(`${p}_`)))) {
+    const download = () => execFileSync("apt-get", ["download", ...packages], { cwd: dir, stdio: "pipe" });
     try {
       download();
     } catch {
       execFileSync("apt-get", ["update", "-q"], { stdio: "pipe" });
       download();
     }
-    await runner.run(["mkdir", "-p", "/tmp/cinderts-debs"], { root: true });
-    for (const f of readdirSync(dir).filter((x) => x.endsWith(".deb"))) {
-      await runner.run(["sh", "-c", 'cat > "$1"', "put", `/tmp/cinderts-debs/${f}`], { root: true, input: readFileSync(`${dir}/${f}`) });
-    }
-    await runner.run(
-      ["sh", "-c", 'printf "#!/bin/sh\\nexit 101\\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && dpkg -i --force-depends /tmp/cinderts-debs/*.deb; rc=$?; rm -f /usr/sbin/policy-rc.d; exit $rc'],
-      { root: true, timeoutMs: 600_000 },
-    );
   }
+  const guestDir = `/tmp/cinderts-debs-${set}`;
+  await runner.run(["mkdir", "-p", guestDir], { root: true });
+  for (const f of debs()) {
+    await runner.run(["sh", "-c", 'cat > "$1"', "put", `${guestDir}/${f}`], { root: true, input: readFileSync(`${dir}/${f}`) });
+  }
+  await runner.run(
+    [
+      "sh",
+      "-c",
+      'd=$1; shift; printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && ' +
+        "sed -i 's/^update_initramfs=.*/update_initramfs=no/' /etc/initramfs-tools/update-initramfs.conf 2>/dev/null; " +
+        'dpkg -i "$@" "$d"/*.deb; rc=$?; rm -f /usr/sbin/policy-rc.d; exit $rc',
+      "install",
+      guestDir,
+      ...dpkgFlags,
+    ],
+    { root: true, timeoutMs: 600_000 },
+  );
+}
+
+/**
+ * tgt in the test host. The image may not carry it: then Debian's packages are installed at test time
+ * (installGuestDebs). tgt-admin's perl dependencies are left out (--force-depends): the tests drive tgtd with
+ * tgtadm only; restore through tgt-admin is tested on this machine (tgt testbed). Our own tgtd then runs on 127.0.0.1:3262 with control port 13, like the tgt testbed.
+ */
+export async function ensureGuestTgt(runner: CommandRunner): Promise<void> {
+  const has = await runner.run(["sh", "-c", "command -v tgtd"], { root: true, okExitCodes: [0, 1, 127] });
+  if (has.exitCode !== 0) await installGuestDebs(runner, "tgt", GUEST_TGT_PACKAGES, ["--force-depends"]);
   const C = String(GUEST_TGT_CONTROL_PORT);
   await runner.run(
     ["sh", "-c", 'tgtadm -C "$1" --op show --mode system >/dev/null 2>&1 || { mkdir -p /var/run/tgtd && tgtd -C "$1" --iscsi "portal=$2" && sleep 1; }; tgtadm -C "$1" --op show --mode system >/dev/null', "tgtd", C, `${GUEST_TGT_PORTAL.ip}:${GUEST_TGT_PORTAL.port}`],
+    { root: true, timeoutMs: 120_000 },
+  );
+}
+
+/** What the image lacks for dm-multipath (lsb-base, libaio1, liburcu8, libjson-c5, libedit2 are in it). */
+const GUEST_MULTIPATH_PACKAGES = ["multipath-tools", "kpartx", "sg3-utils-udev"];
+
+/**
+ * multipathd running in the test host with Debian's stock configuration (no /etc/multipath.conf:
+ * find_multipaths "strict", LIO-ORG from the built-in hardware table). Installed at test time rather than baked
+ * into the image: an image change costs every CI machine a rebuild (3–16 min measured) and would start multipathd
+ * at every boot under the other suites, which expect plain /dev/sdX; installing here costs ~0.4 MB and a dpkg run.
+ */
+export async function ensureGuestMultipath(runner: CommandRunner): Promise<void> {
+  const has = await runner.run(["sh", "-c", "command -v multipathd"], { root: true, okExitCodes: [0, 1, 127] });
+  if (has.exitCode !== 0) await installGuestDebs(runner, "multipath", GUEST_MULTIPATH_PACKAGES);
+  await runner.run(["sh", "-c", "systemctl start multipathd.service && multipathd show status >/dev/null"], { root: true, timeoutMs: 120_000 });
+}
+
+/** Back to a guest without multipath for the suites that follow: unused maps flushed, daemon and socket stopped, WWIDs forgotten. */
+export async function stopGuestMultipath(runner: CommandRunner): Promise<void> {
+  await runner.run(
+    ["sh", "-c", "command -v multipathd >/dev/null || exit 0; multipath -F >/dev/null 2>&1; systemctl stop multipathd.socket multipathd.service; multipath -W >/dev/null 2>&1; :"],
     { root: true, timeoutMs: 120_000 },
   );
 }
