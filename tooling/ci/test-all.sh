@@ -18,5 +18,7 @@ set +a
 # --continue: one failing package does not hide the others' results (the exit code still fails).
 # The LVM test-host contracts run under TCG emulation (minutes each): CI runs one per target helper and
 # provisioning mode (thick+LIO, thin+tgt); set CINDERTS_LVM_CONTRACTS=lio-thick,lio-thin,tgt-thin for all three.
+# @cinderts/driver-lvm's other test-host files always run in the same boot (~3.5 min together, measured): LIO
+# restore after a storage host restart, iSCSI multipath (multipath-tools installed at test time), the host-wide lock.
 export CINDERTS_LVM_CONTRACTS=${CINDERTS_LVM_CONTRACTS:-lio-thick,tgt-thin}
 pnpm turbo run test --concurrency=1 --continue --output-logs=full
