@@ -1,7 +1,9 @@
 // Shared tsup preset: every package builds ESM + .d.ts from src/index.ts the same way.
 import { defineConfig } from "tsup";
+import { builtinsWithoutFacades } from "./builtins.js";
 
 export function packageConfig(overrides = {}) {
+  const { esbuildPlugins = [], ...rest } = overrides;
   return defineConfig({
     entry: ["src/index.ts"],
     format: ["esm"],
@@ -9,6 +11,7 @@ export function packageConfig(overrides = {}) {
     sourcemap: true,
     clean: true,
     target: "node20",
-    ...overrides,
+    esbuildPlugins: [builtinsWithoutFacades, ...esbuildPlugins],
+    ...rest,
   });
 }

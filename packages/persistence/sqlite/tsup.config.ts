@@ -13,5 +13,5 @@ export default packageConfig({
   external: ["bindings"],
   define: { __BUNDLED_BETTER_SQLITE3_VERSION__: JSON.stringify(version) },
   // the bundled CommonJS code calls require() for node's built-ins and for the addon
-  banner: { js: 'import { createRequire as __cindertsCreateRequire } from "node:module"; const require = __cindertsCreateRequire(import.meta.url);' },
+  banner: { js: 'const require = process.getBuiltinModule("node:module").createRequire(import.meta.url);' },
 });
