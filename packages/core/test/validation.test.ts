@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { InProcessLockManager, createJsonLogger, redact, secret, withLocks, isStorageError } from "../src/index.js";
+import { InProcessLockManager, createJsonLogger, parseConfig, parseInput, redact, secret, withLocks, isStorageError } from "../src/index.js";
 
 describe("redaction", () => {
   it("masks schema-marked secrets and secret-looking keys at any depth, leaving the input untouched", () => {
@@ -58,5 +58,43 @@ describe("process owners", async () => {
     // pid 1 is alive but started at another time than the recorded one: a reused pid, so the owner is dead.
     expect(ownerIsAlive(`${host}:1:00000000.1`)).toBe(process.platform !== "linux");
     expect(ownerIsAlive(`another-host:1:x`)).toBe(true);
+  });
+});
+
+describe("parser compilation", () => {
+  // zod compiles an object schema's parser with `new Function` on first use; count those constructions.
+  function countingCompiles<T>(fn: () => T): { result: T; compiles: number } {
+    const original = globalThis.Function;
+    let compiles = 0;
+    globalThis.Function = new Proxy(original, {
+      construct(target, args) {
+        compiles++;
+        return Reflect.construct(target, args);
+      },
+    });
+    try {
+      return { result: fn(), compiles };
+    } finally {
+      globalThis.Function = original;
+    }
+  }
+
+  it("interprets a schema's first parses and compiles it once it is hot", () => {
+    const schema = z.object({ id: z.string(), size: z.number() }).strict();
+    const cold = countingCompiles(() => {
+      for (let i = 0; i < 16; i++) parseInput(schema, { id: `v${i}`, size: i }, "volume");
+    });
+    expect(cold.compiles).toBe(0);
+    const hot = countingCompiles(() => [parseInput(schema, { id: "v", size: 1 }, "volume"), parseInput(schema, { id: "w", size: 2 }, "volume")]);
+    expect(hot.result).toEqual([{ id: "v", size: 1 }, { id: "w", size: 2 }]);
+    expect(hot.compiles).toBe(1);
+  });
+
+  it("never compiles configuration, which is parsed once", () => {
+    const schema = z.object({ path: z.string() }).strict();
+    const { compiles } = countingCompiles(() => {
+      for (let i = 0; i < 40; i++) parseConfig(schema, { path: "/x" }, { what: "options" });
+    });
+    expect(compiles).toBe(0);
   });
 });
