@@ -40,6 +40,7 @@ import {
 } from "./client.js";
 import type { RbdConfigParsed } from "./config.js";
 import { CLONE_SNAP_SUFFIX, DELETED_SUFFIX, OWNER_KEY, cloneSnapName, snapshotName, volumeIdOf, volumeImage } from "./names.js";
+import { ImageShapes, type ImageShape } from "./shapes.js";
 
 export const DRIVER_VERSION = "0.1.0";
 
@@ -79,6 +80,8 @@ export class RbdDriver implements VolumeDriver, SupportsInventory {
   private keyringText?: string;
   private readonly order: number;
   private readonly pool: string;
+  /** Images of this pool by name; see shapes.ts for why a remembered shape is safe to use. */
+  private readonly shapes = new ImageShapes();
 
   constructor(
     private readonly cfg: RbdConfigParsed,
@@ -249,6 +252,7 @@ export class RbdDriver implements VolumeDriver, SupportsInventory {
       await this.discard(image, e);
       this.fail(e, "tag volume", ref);
     }
+    this.shapes.set(image, { order: this.order, depth: 0 });
   }
 
   private async ownerOf(image: string): Promise<string | undefined> {
@@ -268,6 +272,19 @@ export class RbdDriver implements VolumeDriver, SupportsInventory {
   async deleteVolume(volume: VolumeRecord): Promise<void> {
     const image = volumeImage(volume.id);
     const ref: ResourceRef = { kind: "volume", id: volume.id };
+    const known = this.shapes.get(image);
+    this.shapes.forget(image);
+    // An image known to have no parent (made or flattened here) needs no `info` first: nothing above it to clean
+    // up. A remove that finds snapshots (ENOTEMPTY) or watchers (EBUSY) takes the full path below.
+    if (known?.depth === 0) {
+      try {
+        await this.c.remove(this.pool, image);
+        return;
+      } catch (e) {
+        if (isErrno(e, ENOENT)) return;
+        if (!isErrno(e, ENOTEMPTY) && !isErrno(e, EBUSY)) this.fail(e, "delete volume", ref);
+      }
+    }
     let info: ImageInfo;
     try {
       info = await this.c.info(this.pool, image);
@@ -454,6 +471,7 @@ export class RbdDriver implements VolumeDriver, SupportsInventory {
     await eachLimited(kids, this.cfg.concurrentFlattens, async (k) => {
       try {
         await this.c.flatten(k.pool, k.image);
+        if (k.pool === this.pool) this.shapes.flattened(k.image);
       } catch (e) {
         if (!isErrno(e, ENOENT) && !isErrno(e, EINVAL)) this.fail(e, `flatten ${k.pool}/${k.image}`, ref); // EINVAL: not a clone any more
       }
@@ -469,9 +487,21 @@ export class RbdDriver implements VolumeDriver, SupportsInventory {
     while (p && depth < 64) {
       depth++;
       if (p.pool !== this.pool) break;
+      const known = this.shapes.get(p.image);
+      if (known) return depth + known.depth;
       p = (await this.c.info(p.pool, p.image)).parent;
     }
     return depth;
+  }
+
+  /** Object order and clone depth of an image of this pool: remembered, or read from Ceph and remembered. */
+  private async shapeOf(image: string): Promise<ImageShape> {
+    const known = this.shapes.get(image);
+    if (known) return known;
+    const info = await this.c.info(this.pool, image);
+    const shape = { order: info.order, depth: await this.cloneDepth(info) };
+    this.shapes.set(image, shape);
+    return shape;
   }
 
   async createVolumeFromSnapshot(volume: VolumeRecord, snapshot: SnapshotRecord): Promise<ModelUpdate | void> {
@@ -479,9 +509,7 @@ export class RbdDriver implements VolumeDriver, SupportsInventory {
     const parent: ParentRef = { pool: this.pool, image: srcImage, snapshot: snapshotName(snapshot.id) };
     const image = volumeImage(volume.id);
     const ref: ResourceRef = { kind: "volume", id: volume.id };
-    const src = await this.call("create volume from snapshot", { kind: "volume", id: snapshot.volume_id }, () =>
-      this.c.info(this.pool, srcImage),
-    );
+    const src = await this.call("create volume from snapshot", { kind: "volume", id: snapshot.volume_id }, () => this.shapeOf(srcImage));
     const order = Math.max(src.order, this.order);
     try {
       await this.c.clone(parent, this.pool, image, { order });
@@ -493,9 +521,9 @@ export class RbdDriver implements VolumeDriver, SupportsInventory {
       await this.tagOwner(image, volume.id);
       if (volume.size > snapshot.volume_size) await this.c.resize(this.pool, image, volume.size * GiB);
       // Depth of the new image = ancestors of the source + 1; past the limit the chain is cut here.
-      if (this.cfg.flattenVolumeFromSnapshot || (await this.cloneDepth(src)) + 1 > this.cfg.maxCloneDepth) {
-        await this.c.flatten(this.pool, image);
-      }
+      const flatten = this.cfg.flattenVolumeFromSnapshot || src.depth + 1 > this.cfg.maxCloneDepth;
+      if (flatten) await this.c.flatten(this.pool, image);
+      this.shapes.set(image, { order, depth: flatten ? 0 : src.depth + 1 });
     } catch (e) {
       await this.discard(image, e);
       this.fail(e, "create volume from snapshot", ref);
@@ -521,7 +549,7 @@ export class RbdDriver implements VolumeDriver, SupportsInventory {
       return;
     }
 
-    const src = await this.call("clone volume", srcRef, () => this.c.info(this.pool, srcImage));
+    const src = await this.call("clone volume", srcRef, () => this.shapeOf(srcImage));
     const snap = cloneSnapName(volume.id);
     const parent: ParentRef = { pool: this.pool, image: srcImage, snapshot: snap };
     await this.call("clone volume", srcRef, async () => {
@@ -536,19 +564,22 @@ export class RbdDriver implements VolumeDriver, SupportsInventory {
         if (!isErrno(e, EBUSY)) throw e; // EBUSY: already protected (a retry)
       }
     });
+    const order = Math.max(src.order, this.order);
     try {
-      await this.c.clone(parent, this.pool, image, { order: Math.max(src.order, this.order) });
+      await this.c.clone(parent, this.pool, image, { order });
     } catch (e) {
       await this.removeSnap(srcImage, snap).catch(() => undefined);
       this.fail(e, "clone volume", ref);
     }
     try {
       await this.tagOwner(image, volume.id);
-      if ((await this.cloneDepth(src)) + 1 > this.cfg.maxCloneDepth) {
+      const flatten = src.depth + 1 > this.cfg.maxCloneDepth;
+      if (flatten) {
         await this.c.flatten(this.pool, image);
         await this.removeSnap(srcImage, snap);
       }
       if (volume.size > source.size) await this.c.resize(this.pool, image, volume.size * GiB);
+      this.shapes.set(image, { order, depth: flatten ? 0 : src.depth + 1 });
     } catch (e) {
       await this.discard(image, e);
       await this.removeSnap(srcImage, snap).catch(() => undefined);

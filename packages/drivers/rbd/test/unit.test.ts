@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig, type SnapshotRecord, type VolumeRecord } from "@cinderts/core";
+import { CommandError, parseConfig, type SnapshotRecord, type VolumeRecord } from "@cinderts/core";
 import plugin, { CliRbdClient, RbdConfig, RbdDriver, parseMonAddr } from "../src/index.js";
 import { driverContext, has, RecordingRunner } from "./helpers.js";
 
@@ -136,6 +136,36 @@ describe("cli argv", () => {
     expect(runner.calls).toEqual([["rbd", ...C, "info", "--format", "json", "--pool", "volumes", "--image", "volume-v1"]]);
   });
 
+  it("delete of a volume made in this process is a plain remove, without the info first", async () => {
+    const { driver, runner } = await ready();
+    await driver.createVolume(vol("v1"));
+    runner.calls.length = 0;
+    await driver.deleteVolume(vol("v1"));
+    expect(runner.calls).toEqual([["rbd", ...C, "rm", "--no-progress", "--pool", "volumes", "--image", "volume-v1"]]);
+  });
+
+  it("delete without the info falls back to the full path when the image has snapshots", async () => {
+    let removes = 0;
+    const { driver, runner } = await ready([
+      [
+        has("rm"),
+        (argv) => {
+          if (++removes === 1) throw new CommandError([...argv], 39, "rbd: delete error: (39) Directory not empty");
+          return { stdout: "", stderr: "", exitCode: 0 };
+        },
+      ],
+      [has("info"), { stdout: info("volume-v1", { snapshot_count: 1 }) }],
+      [has("snap", "ls"), { stdout: JSON.stringify([{ name: "volume-gone.clone_snap", size: GiB, protected: "true" }]) }],
+      [has("children"), { stdout: "[]" }],
+    ]);
+    await driver.createVolume(vol("v1"));
+    runner.calls.length = 0;
+    await driver.deleteVolume(vol("v1"));
+    const steps = runner.calls.map((a) => a.slice(1 + C.length, 3 + C.length).join(" "));
+    // the temporary clone snapshot whose clone is gone is dropped, then the image goes
+    expect(steps).toEqual(["rm --no-progress", "info --format", "snap ls", "children --format", "snap unprotect", "snap rm", "rm --no-progress"]);
+  });
+
   it("delete: busy image is retried busyRetries times, then BusyError", async () => {
     const { driver, runner } = await ready(
       [
@@ -248,15 +278,41 @@ describe("cli argv", () => {
     await driver.createClonedVolume(vol("dst"), vol("src"));
     expect(runner.calls.map((a) => a.slice(1 + C.length))).toEqual([
       ["info", "--format", "json", "--pool", "volumes", "--image", "volume-src"],
+      ["info", "--format", "json", "--pool", "volumes", "--image", "volume-p"],
       ["snap", "create", "--no-progress", "--pool", "volumes", "--image", "volume-src", "--snap", "volume-dst.clone_snap"],
       ["snap", "protect", "--pool", "volumes", "--image", "volume-src", "--snap", "volume-dst.clone_snap"],
       ["clone", "--pool", "volumes", "--image", "volume-src", "--snap", "volume-dst.clone_snap", "--dest-pool", "volumes", "--dest", "volume-dst", "--object-size", "4194304B"],
       ["image-meta", "set", "--pool", "volumes", "--image", "volume-dst", "cinderts.volume_id", "dst"],
-      ["info", "--format", "json", "--pool", "volumes", "--image", "volume-p"],
       ["flatten", "--no-progress", "--pool", "volumes", "--image", "volume-dst"],
       ["snap", "unprotect", "--pool", "volumes", "--image", "volume-src", "--snap", "volume-dst.clone_snap"],
       ["snap", "rm", "--no-progress", "--pool", "volumes", "--image", "volume-src", "--snap", "volume-dst.clone_snap"],
     ]);
+  });
+
+  it("clones of volumes made in this process skip the source's info; the depth limit still cuts the chain", async () => {
+    const { driver, runner } = await ready([], { maxCloneDepth: 2 });
+    await driver.createVolume(vol("a"));
+    await driver.createVolumeFromSnapshot(vol("b"), snap("sa", "a")); // depth 1
+    await driver.createClonedVolume(vol("c"), vol("b")); // depth 2
+    await driver.createVolumeFromSnapshot(vol("d"), snap("sc", "c")); // would be 3: flattened
+    await driver.createClonedVolume(vol("e"), vol("d")); // d is flat: depth 1, not flattened
+    const steps = runner.calls.map((a) => a.slice(1 + C.length));
+    expect(steps.filter((s) => s[0] === "info")).toEqual([]);
+    expect(steps.filter((s) => s[0] === "flatten")).toEqual([["flatten", "--no-progress", "--pool", "volumes", "--image", "volume-d"]]);
+  });
+
+  it("after a delete, a volume of the same name is read from Ceph again", async () => {
+    const { driver, runner } = await ready([
+      [has("info"), (a) => ({ stdout: info(a.at(-1)!, a.at(-1) === "volume-a" ? { parent: { pool: "volumes", image: "volume-z", snapshot: "x" } } : {}), stderr: "", exitCode: 0 })],
+    ], { maxCloneDepth: 1 });
+    await driver.createVolume(vol("a"));
+    await driver.deleteVolume(vol("a")); // reads info (it is gone from the cache too)
+    runner.calls.length = 0;
+    // volume-a now (per Ceph) is a clone of volume-z: depth 1, so a clone of it is flattened at maxCloneDepth 1
+    await driver.createVolumeFromSnapshot(vol("b"), snap("s", "a"));
+    const steps = runner.calls.map((a) => a.slice(1 + C.length));
+    expect(steps[0]).toEqual(["info", "--format", "json", "--pool", "volumes", "--image", "volume-a"]);
+    expect(steps.some((s) => s[0] === "flatten")).toBe(true);
   });
 
   it("clone volume with maxCloneDepth 0 is a full copy with the owner tag rewritten", async () => {
