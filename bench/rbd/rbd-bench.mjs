@@ -85,6 +85,44 @@ async function bareRbd() {
   return t;
 }
 
+// ───────────── librbd in-process: the addon's calls alone, the same steps, one open cluster connection ─────────────
+// The issue's "in-process librbd" reference, measured on this cluster in this run rather than quoted.
+async function librbd() {
+  const { openRbdClient, nativeUnavailableReason } = await import("../../packages/drivers/rbd-native/dist/index.js");
+  const why = nativeUnavailableReason();
+  if (why) throw new Error(why);
+  const c = await openRbdClient({ cluster: "ceph", user: "admin", conf: CONF, connectTimeoutSec: 10 });
+  const t = {};
+  try {
+    for (let i = 0; i < N; i++) {
+      const id = randomUUID().slice(0, 8);
+      const [A, B, C, S] = [`bench-a-${id}`, `bench-b-${id}`, `bench-c-${id}`, `snap-${id}`];
+      await timed(t, "create", () => c.create(POOL, A, 2 ** 30, { order: 22 }));
+      await timed(t, "extend", () => c.resize(POOL, A, 2 * 2 ** 30));
+      await timed(t, "snapshot", async () => {
+        await c.snapCreate(POOL, A, S);
+        await c.snapProtect(POOL, A, S);
+      });
+      await timed(t, "from_snapshot", () => c.clone({ pool: POOL, image: A, snapshot: S }, POOL, B, { order: 22 }));
+      await timed(t, "clone", async () => {
+        await c.snapCreate(POOL, A, `${C}.clone_snap`);
+        await c.snapProtect(POOL, A, `${C}.clone_snap`);
+        await c.clone({ pool: POOL, image: A, snapshot: `${C}.clone_snap` }, POOL, C, { order: 22 });
+      });
+      await c.remove(POOL, B);
+      await c.remove(POOL, C);
+      for (const snap of [S, `${C}.clone_snap`]) {
+        await c.snapUnprotect(POOL, A, snap);
+        await c.snapRemove(POOL, A, snap);
+      }
+      await timed(t, "delete", () => c.remove(POOL, A));
+    }
+    return t;
+  } finally {
+    await c.close();
+  }
+}
+
 // ───────────── cinderts through the library ─────────────
 const memory = definePersistence({
   id: "bench-memory",
@@ -144,6 +182,12 @@ const fmt = (x) => (x === undefined ? "-" : x.toFixed(1).padStart(7));
 
 process.stderr.write(`bare rbd CLI, ${N} iterations…\n`);
 results.sides["rbd CLI"] = await bareRbd();
+process.stderr.write(`librbd in-process, ${N} iterations…\n`);
+try {
+  results.sides["librbd"] = await librbd();
+} catch (e) {
+  process.stderr.write(`  skipped: ${e.message.split("\n")[0]}\n`);
+}
 for (const tr of transports) {
   process.stderr.write(`cinderts (${tr}), ${N} iterations…\n`);
   try {
@@ -218,6 +262,10 @@ if (json) {
       return `${fmt(x.median)} /${fmt(x.min)} /${fmt(x.max)}`.padStart(27);
     });
     console.log(`${op.padEnd(15)}${cells.join("")}`);
+  }
+  if (results.sides.librbd && results.sides["cinderts native"]) {
+    console.log("\ncinderts native ÷ librbd in-process (medians; target ≤ 1.5):");
+    console.log("  " + OPS.map((op) => `${op} ${(summary(results.sides["cinderts native"][op]).median / summary(results.sides.librbd[op]).median).toFixed(2)}`).join(" · "));
   }
   console.log(`\ncold start: fresh process, open + create 1 GiB + delete (ms, median / min / max of ${5})`);
   for (const [k, v] of Object.entries(results.coldStart)) console.log(`  ${k.padEnd(24)}${fmt(v.median)} /${fmt(v.min)} /${fmt(v.max)}`);
