@@ -11,10 +11,18 @@ import {
   type RunResult,
   type SpawnedCommand,
 } from "@cinderts/core";
-import { spawn as spawnChild } from "node:child_process";
+import type { ChildProcessWithoutNullStreams, SpawnOptionsWithoutStdio } from "node:child_process";
 import type { Result } from "execa";
 import { onExit } from "signal-exit";
 import type { RunnerLocalOptions } from "./config.js";
+
+/**
+ * node:child_process is loaded on the first spawn, not at import: it pulls in node's net and stream modules
+ * (~7 ms of a cold start), and a process on librbd or a `volume list` never runs a command.
+ */
+function spawnPiped(file: string, args: string[], opts: SpawnOptionsWithoutStdio): ChildProcessWithoutNullStreams {
+  return process.getBuiltinModule("node:child_process").spawn(file, args, opts); // stdio: all three piped
+}
 
 /**
  * execa is ~100 ES modules (~300 ms to load on a small VM): loaded on the first command, not when the plugin is,
@@ -233,8 +241,7 @@ export class LocalRunner implements CommandRunner {
     const shown = full.map((a) => maskSecrets(a, opts.secrets ?? []));
     // Plain child_process: a stream-to-stream command needs none of execa's buffering, and spawn() must return
     // at once, before execa could be loaded.
-    const child = spawnChild(full[0]!, full.slice(1), {
-      stdio: ["pipe", "pipe", "pipe"],
+    const child = spawnPiped(full[0]!, full.slice(1), {
       env: { ...process.env, LC_ALL: "C", ...opts.env },
       cwd: opts.cwd,
       detached: true,
