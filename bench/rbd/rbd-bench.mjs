@@ -40,6 +40,8 @@ if (!CONF) {
  * NODE_EXTRA_CA_CERTS bundle adds ~100 ms to every node start on some machines) are not cinderts's cost.
  */
 const childEnv = { PATH: process.env.PATH, HOME: process.env.HOME, CEPH_CONF: CONF, CINDERTS_RBD_POOL: POOL };
+/** Fresh processes per cold-start figure; start-up times on a 2-vCPU VM spread ±20 %, so more than a handful. */
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 11);
 const OPS = ["create", "extend", "snapshot", "from_snapshot", "clone", "delete"];
 
 const summary = (ms) => {
@@ -166,7 +168,7 @@ async function cinderts(transport) {
 }
 
 // ───────────── cold start: a fresh node process doing create+delete ─────────────
-async function coldStart(transport, runs = 5) {
+async function coldStart(transport, runs = COLD_RUNS) {
   const ms = [];
   for (let i = 0; i < runs; i++) {
     const t = now();
@@ -205,7 +207,7 @@ for (const tr of transports) {
   }
 }
 // the CLI as shipped: two processes (volume create, volume delete) with SQLite records, transport auto
-async function cliColdStart(runs = 5) {
+async function cliColdStart(runs = COLD_RUNS) {
   const { mkdtemp, rm, writeFile } = await import("node:fs/promises");
   const { tmpdir } = await import("node:os");
   const dir = await mkdtemp(join(tmpdir(), "cinderts-rbd-bench-"));
@@ -239,7 +241,7 @@ try {
   process.stderr.write(`cold start of the CLI skipped: ${e.message.split("\n")[0]}\n`);
 }
 const rbdCold = [];
-for (let i = 0; i < 5; i++) {
+for (let i = 0; i < COLD_RUNS; i++) {
   const t = now();
   const img = `bench-cold-${randomUUID().slice(0, 8)}`;
   await run("rbd", ["--conf", CONF, "create", "--size", "1G", `${POOL}/${img}`], { env: childEnv });
@@ -267,6 +269,6 @@ if (json) {
     console.log("\ncinderts native ÷ librbd in-process (medians; target ≤ 1.5):");
     console.log("  " + OPS.map((op) => `${op} ${(summary(results.sides["cinderts native"][op]).median / summary(results.sides.librbd[op]).median).toFixed(2)}`).join(" · "));
   }
-  console.log(`\ncold start: fresh process, open + create 1 GiB + delete (ms, median / min / max of ${5})`);
+  console.log(`\ncold start: fresh process, open + create 1 GiB + delete (ms, median / min / max of ${COLD_RUNS})`);
   for (const [k, v] of Object.entries(results.coldStart)) console.log(`  ${k.padEnd(24)}${fmt(v.median)} /${fmt(v.min)} /${fmt(v.max)}`);
 }
