@@ -1,15 +1,20 @@
-import { mkdtemp, mkdir, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { importPlugin, isStorageError, readManifest, type StorageError } from "../src/index.js";
 
 // A third-party package brings its own (built) copy of core: the brand check must not depend on identity.
 const coreUrl = pathToFileURL(join(import.meta.dirname, "../dist/index.js")).href;
 
+const made: string[] = [];
+afterAll(() => Promise.all(made.map((d) => rm(d, { recursive: true, force: true }))));
+
 async function tmp(): Promise<string> {
-  return mkdtemp(join(tmpdir(), "cinderts-manifest-"));
+  const dir = await mkdtemp(join(tmpdir(), "cinderts-manifest-"));
+  made.push(dir);
+  return dir;
 }
 
 async function fails(p: Promise<unknown>): Promise<StorageError> {

@@ -1,23 +1,29 @@
 import { randomUUID } from "node:crypto";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createJsonLogger, InProcessLockManager, type ConnectionInfo, type ConnectorContext } from "@cinderts/core";
 import { createLocalRunner } from "@cinderts/runner-local";
 import { testbedEnv } from "@cinderts/testkit";
+import { afterAll } from "vitest";
 
 export const ceph = testbedEnv("ceph", ["CEPH_CONF", "CINDERTS_RBD_POOL", "CINDERTS_CEPH_KEYRING"]);
 export const GiB = 1024 ** 3;
 
 export const rbd = async (...args: string[]) => (await createLocalRunner().run(["rbd", "--conf", ceph!.CEPH_CONF, ...args])).stdout;
 
+// State folders made for the tests' connectors; by the end of a file every attach has been undone.
+const stateDirs: string[] = [];
+afterAll(() => Promise.all(stateDirs.map((d) => rm(d, { recursive: true, force: true }).catch(() => undefined))));
+
 export async function connectorContext(stateDir?: string): Promise<ConnectorContext> {
   const store = new Map<string, unknown>();
+  if (!stateDir) stateDirs.push((stateDir = await mkdtemp(join(tmpdir(), "cinderts-rbd-conn-"))));
   return {
     logger: createJsonLogger({ level: "error" }),
     runner: createLocalRunner(),
     locks: new InProcessLockManager(),
-    stateDir: stateDir ?? (await mkdtemp(join(tmpdir(), "cinderts-rbd-conn-"))),
+    stateDir,
     kv: {
       get: async (k) => store.get(k),
       set: async (k, v) => void store.set(k, v),
