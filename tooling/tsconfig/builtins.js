@@ -16,7 +16,7 @@ const isBuiltin = (id) => BUILTINS.has(id.startsWith("node:") ? id.slice(5) : id
 // `import <clause> from "<id>";` at the start of a line; the clause may span lines (`import {\n a,\n b\n}`).
 const IMPORT = /^import\s+(?!type\s)([^;"']*?)\s+from\s+["']([^"']+)["'];?/gm;
 
-/** `{ a, b as c, type T }` → `{ a, b: c }`, or undefined when every specifier is a type. */
+/** `{ a, b as c, type T }` → `{ a, b: c }`, or undefined when every specifier is a type (the import is then dropped). */
 function destructure(braces) {
   const names = braces
     .slice(1, -1)
@@ -27,7 +27,7 @@ function destructure(braces) {
   return names.length ? `{ ${names.join(", ")} }` : undefined;
 }
 
-/** The replacement for one import clause, or undefined to keep the statement as it is. */
+/** The replacement for one import clause ("" when it names only types), or undefined to keep the statement. */
 export function rewriteClause(clause, id) {
   const call = `process.getBuiltinModule(${JSON.stringify(id)})`;
   const ns = /^\*\s+as\s+([\w$]+)$/.exec(clause);
