@@ -25,12 +25,9 @@ import {
   type RunOptions,
   type RunResult,
 } from "@cinderts/core";
-import { openContractHarness, runnerIo, targetContext } from "@cinderts/testkit";
-import sshRunner from "@cinderts/runner-ssh";
-import lio from "@cinderts/target-lio";
+import { runnerIo, targetContext } from "@cinderts/testkit";
 import iscsi from "@cinderts/connector-iscsi";
-import lvm from "../src/index.js";
-import { prepareTesthost, sshOptions, sshRunnerInstance, testhost, THIN_POOL, VG } from "./testhost.js";
+import { openThinLioHarness, prepareTesthost, removeVolumes, sshRunnerInstance, testhost, VG } from "./testhost.js";
 
 const REPO = fileURLToPath(new URL("../../../../", import.meta.url));
 
@@ -87,21 +84,12 @@ describe.skipIf(!testhost)("host-wide iSCSI lock across two connector instances 
 
   beforeAll(async () => {
     await prepareTesthost(runner!);
-    ct = await openContractHarness({
-      driver: lvm,
-      options: { volumeGroup: VG, provisioning: "thin", thinPool: THIN_POOL },
-      runner: { plugin: sshRunner, options: sshOptions() },
-      target: { plugin: lio, options: { targetIp: "127.0.0.1", targetPort: 3260 } },
-      connectors: [{ plugin: iscsi, options: { method: "kernel" } }],
-    });
+    ct = await openThinLioHarness();
     backend = ct.backend("contract");
   }, 300_000);
 
   afterAll(async () => {
-    for (const id of volumes) {
-      for (const c of await backend.listConnections({ volume_id: id }).catch(() => [])) await backend.disconnect(c.id, { force: true }).catch(() => undefined);
-      await backend.deleteVolume(id).catch(() => undefined);
-    }
+    await removeVolumes(backend, volumes);
     await ct?.close();
     for (const s of stores) await s.close().catch(() => undefined);
     for (const r of runners) await r.close?.().catch(() => undefined);

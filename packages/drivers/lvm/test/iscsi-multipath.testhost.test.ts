@@ -6,12 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend, Cinderts } from "@cinderts/core";
-import { openContractHarness, runnerIo } from "@cinderts/testkit";
-import sshRunner from "@cinderts/runner-ssh";
-import lio from "@cinderts/target-lio";
-import iscsi from "@cinderts/connector-iscsi";
-import lvm from "../src/index.js";
-import { ensureGuestMultipath, prepareTesthost, sshOptions, sshRunnerInstance, stopGuestMultipath, testhost, THIN_POOL, VG } from "./testhost.js";
+import { runnerIo } from "@cinderts/testkit";
+import { ensureGuestMultipath, openThinLioHarness, prepareTesthost, sshRunnerInstance, stopGuestMultipath, testhost } from "./testhost.js";
 
 const GiB = 1024 ** 3;
 const PORTALS = ["127.0.0.1:3260", "127.0.0.1:3261"];
@@ -46,13 +42,7 @@ describe.skipIf(!testhost)("iSCSI multipath on the test host (LIO on two portals
   beforeAll(async () => {
     await prepareTesthost(runner!);
     await ensureGuestMultipath(runner!);
-    ct = await openContractHarness({
-      driver: lvm,
-      options: { volumeGroup: VG, provisioning: "thin", thinPool: THIN_POOL },
-      runner: { plugin: sshRunner, options: sshOptions() },
-      target: { plugin: lio, options: { targetIp: "127.0.0.1", targetPort: 3260, secondaryPortals: ["127.0.0.1:3261"] } },
-      connectors: [{ plugin: iscsi, options: { method: "kernel", multipath: true } }],
-    });
+    ct = await openThinLioHarness({ lio: { secondaryPortals: ["127.0.0.1:3261"] }, iscsi: { multipath: true } });
     backend = ct.backend("contract");
   }, 900_000);
 

@@ -9,12 +9,8 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend, Cinderts, ConnectionRecord, HostConnector } from "@cinderts/core";
-import { openContractHarness, runnerIo } from "@cinderts/testkit";
-import sshRunner from "@cinderts/runner-ssh";
-import lio from "@cinderts/target-lio";
-import iscsi from "@cinderts/connector-iscsi";
-import lvm from "../src/index.js";
-import { prepareTesthost, sshOptions, sshRunnerInstance, testhost, THIN_POOL, VG } from "./testhost.js";
+import { runnerIo } from "@cinderts/testkit";
+import { openThinLioHarness, prepareTesthost, removeVolumes, sshRunnerInstance, testhost, VG } from "./testhost.js";
 
 const GiB = 1024 ** 3;
 const OTHER_INITIATOR = "iqn.2004-10.com.cinderts:restart-other-host";
@@ -70,22 +66,13 @@ describe.skipIf(!testhost)("LIO exports across a storage host restart (test host
     await prepareTesthost(runner!);
     // The unit must be active for its ExecStop to run, as on a host that booted with it.
     await sh("systemctl is-active rtslib-fb-targetctl.service");
-    ct = await openContractHarness({
-      driver: lvm,
-      options: { volumeGroup: VG, provisioning: "thin", thinPool: THIN_POOL },
-      runner: { plugin: sshRunner, options: sshOptions() },
-      target: { plugin: lio, options: { targetIp: "127.0.0.1", targetPort: 3260 } },
-      connectors: [{ plugin: iscsi, options: { method: "kernel" } }],
-    });
+    ct = await openThinLioHarness();
     backend = ct.backend("contract");
     connector = ct.connectorFor("iscsi");
   }, 300_000);
 
   afterAll(async () => {
-    for (const id of volumes) {
-      for (const c of await backend.listConnections({ volume_id: id }).catch(() => [])) await backend.disconnect(c.id, { force: true }).catch(() => undefined);
-      await backend.deleteVolume(id).catch(() => undefined);
-    }
+    await removeVolumes(backend, volumes);
     await ct?.close();
     await runner?.close?.();
   }, 600_000);

@@ -1,7 +1,10 @@
 /** Shared set-up for the tests that run in the QEMU Linux test host (tooling/testbeds/testhost). */
-import { silentLogger, type CommandRunner } from "@cinderts/core";
+import { silentLogger, type Backend, type Cinderts, type CommandRunner } from "@cinderts/core";
+import iscsi from "@cinderts/connector-iscsi";
 import sshRunner from "@cinderts/runner-ssh";
-import { testbedEnv } from "@cinderts/testkit";
+import lio from "@cinderts/target-lio";
+import { openContractHarness, testbedEnv } from "@cinderts/testkit";
+import lvm from "../src/index.js";
 
 export const testhost = testbedEnv("testhost", [
   "TESTHOST_SSH_HOST",
@@ -137,4 +140,26 @@ export async function stopGuestMultipath(runner: CommandRunner): Promise<void> {
     ["sh", "-c", "command -v multipathd >/dev/null || exit 0; multipath -F >/dev/null 2>&1; systemctl stop multipathd.socket multipathd.service; multipath -W >/dev/null 2>&1; :"],
     { root: true, timeoutMs: 120_000 },
   );
+}
+
+/**
+ * The harness of the LIO test-host files: thin LVM over SSH, LIO on 127.0.0.1:3260, the kernel iSCSI connector
+ * (run in the guest through the same runner). Extra options go to the target and the connector.
+ */
+export function openThinLioHarness(extra: { lio?: Record<string, unknown>; iscsi?: Record<string, unknown> } = {}): Promise<Cinderts> {
+  return openContractHarness({
+    driver: lvm,
+    options: { volumeGroup: VG, provisioning: "thin", thinPool: THIN_POOL },
+    runner: { plugin: sshRunner, options: sshOptions() },
+    target: { plugin: lio, options: { targetIp: "127.0.0.1", targetPort: 3260, ...extra.lio } },
+    connectors: [{ plugin: iscsi, options: { method: "kernel", ...extra.iscsi } }],
+  });
+}
+
+/** Disconnect and delete the volumes a test file made, whatever state a failed test left them in. */
+export async function removeVolumes(backend: Backend, ids: readonly string[]): Promise<void> {
+  for (const id of ids) {
+    for (const c of await backend.listConnections({ volume_id: id }).catch(() => [])) await backend.disconnect(c.id, { force: true }).catch(() => undefined);
+    await backend.deleteVolume(id).catch(() => undefined);
+  }
 }
