@@ -7,12 +7,14 @@ const WAIT_DEVICE =
 // Other LUNs of the same target still present on this host (after our device was deleted and udev settled).
 const OTHER_LUNS =
   'udevadm settle -t 10 >/dev/null 2>&1 || :; for p in /dev/disk/by-path/ip-"$1"-iscsi-"$2"-lun-*; do if [ -e "$p" ] && [ "$p" != "$3" ]; then echo "$p"; fi; done';
+// mp DISK: the dm-multipath map (dm-N) holding that disk, if any.
+const MP_FN = `mp() { for h in /sys/block/"$1"/holders/dm-*; do if [ -e "$h" ]; then case $(cat "$h/dm/uuid" 2>/dev/null) in mpath-*) echo "\${h##*/}"; return 0 ;; esac; fi; done; return 1; }`;
 // The dm-multipath map holding these SCSI disks: "dm-N JOINED" once every disk is in it (or, when the wait runs out,
 // the map the first disk is in). multipathd's default find_multipaths "strict" only builds maps for WWIDs it already
 // knows, so after the first miss it is told, as os-brick does: `multipath -a` (remember the WWID) and
 // `multipathd add path` for each disk not yet in a map.
 const MPATH_FORM = `n=$1; shift
-mp() { for h in /sys/block/"$1"/holders/dm-*; do if [ -e "$h" ]; then case $(cat "$h/dm/uuid" 2>/dev/null) in mpath-*) echo "\${h##*/}"; return 0 ;; esac; fi; done; return 1; }
+${MP_FN}
 i=0 told=
 while :; do
   dm=$(mp "$1") || dm=
@@ -31,10 +33,10 @@ while :; do
 done`;
 // The multipath maps (dm-N) holding the disks behind these by-path links, found afresh: after a reboot the recorded
 // dm-N may name another map.
-const MPATH_OF = `for p in "$@"; do
+const MPATH_OF = `${MP_FN}
+for p in "$@"; do
   [ -e "$p" ] || continue
-  d=$(readlink -f "$p"); d=\${d##*/}
-  for h in /sys/block/"$d"/holders/dm-*; do if [ -e "$h" ]; then case $(cat "$h/dm/uuid" 2>/dev/null) in mpath-*) echo "\${h##*/}" ;; esac; fi; done
+  d=$(readlink -f "$p"); mp "\${d##*/}" || :
 done | sort -u`;
 const MPATH_WAIT_MS = 10_000;
 const SD = /^sd[a-z]+$/;
